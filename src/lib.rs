@@ -1,0 +1,14 @@
+//! scsync: keeps one SoundCloud account in the state a YAML manifest describes.
+//!
+//! See ARCHITECTURE.md for the map of modules and the invariants they keep.
+
+pub mod api;
+pub mod apply;
+pub mod cli;
+pub mod daemon;
+pub mod manifest;
+pub mod model;
+pub mod plan;
+pub mod remote;
+pub mod secret;
+pub mod state;

@@ -1,0 +1,142 @@
+//! The plan: what must change for the account to match the manifest.
+//!
+//! `diff` computes it purely from (desired, remote, local state); `render`
+//! prints it as text, JSON or markdown. Nothing here does IO.
+//! The JSON form of [`Plan`] is a stable, documented format (`format_version`).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Fields, ManagedKind, Urn};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Add,
+    Change,
+    Remove,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    Track,
+    Playlist,
+    Follow,
+    TrackLike,
+    PlaylistLike,
+}
+
+/// One field's change, for display and for the JSON plan. Values are JSON so
+/// that a track list (an array of URNs or keys) fits beside plain fields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub field: String,
+    pub old: Option<serde_json::Value>,
+    pub new: Option<serde_json::Value>,
+}
+
+/// An entry of a playlist's track list at plan time: a URN that exists, or a
+/// manifest track key whose upload is part of the same plan.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackRef {
+    Urn(Urn),
+    Key(String),
+}
+
+/// The request an action makes: everything `apply` needs, so a saved plan
+/// can be applied exactly as it was shown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// POST /tracks. With `replaces`, the old track is deleted only after
+    /// the new one exists.
+    UploadTrack {
+        file: PathBuf,
+        file_display: String,
+        size: u64,
+        sha256: String,
+        fields: Fields,
+        artwork: Option<PathBuf>,
+        replaces: Option<Urn>,
+    },
+    /// PUT /tracks/{urn} with only `fields` (may be empty when only adopting).
+    UpdateTrack { fields: Fields, adopt: bool },
+    DeleteTrack,
+    /// POST /playlists.
+    CreatePlaylist { fields: Fields, tracks: Vec<TrackRef> },
+    /// PUT /playlists/{urn}: changed fields plus the whole track list, since
+    /// a PUT replaces the list.
+    UpdatePlaylist {
+        fields: Fields,
+        tracks: Vec<TrackRef>,
+        adopt: bool,
+    },
+    DeletePlaylist,
+    Follow,
+    Unfollow,
+    Like,
+    Unlike,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    pub op: Op,
+    pub kind: ActionKind,
+    /// The manifest key, or the URN for follows and likes.
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urn: Option<Urn>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+    /// A short human note shown in parentheses: a username, "prune", ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub request: Request,
+}
+
+/// A managed track or playlist that left the manifest while its prune flag
+/// is off: scsync stops managing it and leaves it on the account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forget {
+    pub kind: ManagedKind,
+    pub key: String,
+    pub urn: Urn,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub remove: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    /// `sha256:HEX` of the manifest as loaded.
+    pub manifest_digest: String,
+    /// `sha256:HEX` of the remote state the plan was computed from, so that
+    /// `apply --plan` can refuse a plan whose account has changed since.
+    pub remote_digest: String,
+    pub summary: Summary,
+    pub actions: Vec<Action>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forget: Vec<Forget>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty() && self.forget.is_empty()
+    }
+
+    pub fn removals(&self) -> usize {
+        self.actions.iter().filter(|a| a.op == Op::Remove).count()
+    }
+}
