@@ -41,15 +41,24 @@ pub struct Urn {
 
 impl Urn {
     pub fn track(id: u64) -> Urn {
-        Urn { kind: UrnKind::Track, id }
+        Urn {
+            kind: UrnKind::Track,
+            id,
+        }
     }
 
     pub fn playlist(id: u64) -> Urn {
-        Urn { kind: UrnKind::Playlist, id }
+        Urn {
+            kind: UrnKind::Playlist,
+            id,
+        }
     }
 
     pub fn user(id: u64) -> Urn {
-        Urn { kind: UrnKind::User, id }
+        Urn {
+            kind: UrnKind::User,
+            id,
+        }
     }
 
     /// Parses `soundcloud:KIND:DIGITS`; `None` for anything else.
@@ -65,7 +74,10 @@ impl Urn {
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        Some(Urn { kind, id: id.parse().ok()? })
+        Some(Urn {
+            kind,
+            id: id.parse().ok()?,
+        })
     }
 }
 

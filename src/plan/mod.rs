@@ -65,10 +65,16 @@ pub enum Request {
         replaces: Option<Urn>,
     },
     /// PUT /tracks/{urn} with only `fields` (may be empty when only adopting).
-    UpdateTrack { fields: Fields, adopt: bool },
+    UpdateTrack {
+        fields: Fields,
+        adopt: bool,
+    },
     DeleteTrack,
     /// POST /playlists.
-    CreatePlaylist { fields: Fields, tracks: Vec<TrackRef> },
+    CreatePlaylist {
+        fields: Fields,
+        tracks: Vec<TrackRef>,
+    },
     /// PUT /playlists/{urn}: changed fields plus the whole track list, since
     /// a PUT replaces the list.
     UpdatePlaylist {
