@@ -299,43 +299,40 @@ impl<'a> Planner<'a> {
     ) -> Result<Target, PlanError> {
         let kind_word = kind_word(kind);
         let managed = self.managed.get(&(kind, key)).map(|m| m.urn);
-        if let Some(urn) = adopt {
-            if managed != Some(urn) {
-                let on_account = match kind {
-                    ManagedKind::Track => self.remote_tracks.contains_key(&urn),
-                    ManagedKind::Playlist => self.remote_playlists.contains_key(&urn),
-                };
-                if !on_account {
-                    return Err(PlanError::AdoptNotOnAccount {
-                        kind: kind_word,
-                        key: key.to_owned(),
-                        urn,
-                    });
-                }
-                if let Some(other) = self.managed_owner(kind, urn, key) {
-                    return Err(PlanError::AlreadyManaged {
-                        kind: kind_word,
-                        key: key.to_owned(),
-                        urn,
-                        other: other.to_owned(),
-                    });
-                }
-                return Ok(Target::Adopt(urn));
+        if let Some(urn) = adopt
+            && managed != Some(urn)
+        {
+            if !self.on_account(kind, urn) {
+                return Err(PlanError::AdoptNotOnAccount {
+                    kind: kind_word,
+                    key: key.to_owned(),
+                    urn,
+                });
             }
+            if let Some(other) = self.managed_owner(kind, urn, key) {
+                return Err(PlanError::AlreadyManaged {
+                    kind: kind_word,
+                    key: key.to_owned(),
+                    urn,
+                    other: other.to_owned(),
+                });
+            }
+            return Ok(Target::Adopt(urn));
         }
         match managed {
             None => Ok(Target::New),
-            Some(urn) => {
-                let on_account = match kind {
-                    ManagedKind::Track => self.remote_tracks.contains_key(&urn),
-                    ManagedKind::Playlist => self.remote_playlists.contains_key(&urn),
-                };
-                Ok(if on_account {
-                    Target::Managed(urn)
-                } else {
-                    Target::Missing
-                })
-            }
+            Some(urn) => Ok(if self.on_account(kind, urn) {
+                Target::Managed(urn)
+            } else {
+                Target::Missing
+            }),
+        }
+    }
+
+    fn on_account(&self, kind: ManagedKind, urn: Urn) -> bool {
+        match kind {
+            ManagedKind::Track => self.remote_tracks.contains_key(&urn),
+            ManagedKind::Playlist => self.remote_playlists.contains_key(&urn),
         }
     }
 
@@ -798,16 +795,11 @@ impl<'a> Planner<'a> {
             if still_wanted {
                 continue;
             }
-            let (prune, on_account) = match m.kind {
-                ManagedKind::Track => (
-                    self.input.policy.prune.tracks,
-                    self.remote_tracks.contains_key(&m.urn),
-                ),
-                ManagedKind::Playlist => (
-                    self.input.policy.prune.playlists,
-                    self.remote_playlists.contains_key(&m.urn),
-                ),
+            let prune = match m.kind {
+                ManagedKind::Track => self.input.policy.prune.tracks,
+                ManagedKind::Playlist => self.input.policy.prune.playlists,
             };
+            let on_account = self.on_account(m.kind, m.urn);
             // Deleted only when pruning, when it still exists, and when no
             // manifest item takes it over under another key.
             if prune && on_account && !self.claimed.contains(&(m.kind, m.urn)) {
@@ -1099,3 +1091,6 @@ fn push_tag(tags: &mut Vec<String>, current: &mut String) {
     }
     current.clear();
 }
+
+#[cfg(test)]
+mod tests;
