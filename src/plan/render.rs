@@ -127,7 +127,9 @@ pub fn markdown(plan: &Plan) -> String {
         }
     }
     if !plan.forget.is_empty() {
-        let _ = writeln!(out, "\nNo longer managed ({FORGET_TEXT}):\n");
+        out.push_str(
+            "\nNo longer managed (left the manifest, prune is off); left on the account:\n\n",
+        );
         for Forget { kind, key, urn } in &plan.forget {
             let _ = writeln!(
                 out,
@@ -496,4 +498,398 @@ fn md_escape(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::model::{Fields, Urn};
+    use crate::plan::{FORMAT_VERSION, Summary, TrackRef};
+
+    fn fields(pairs: &[(&str, FieldValue)]) -> Fields {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
+    }
+
+    fn text_value(s: &str) -> FieldValue {
+        FieldValue::Text(s.to_owned())
+    }
+
+    fn change(field: &str, old: Option<Value>, new: Option<Value>) -> Change {
+        Change {
+            field: field.to_owned(),
+            old,
+            new,
+        }
+    }
+
+    fn action(op: Op, kind: ActionKind, key: &str, urn: Option<Urn>, request: Request) -> Action {
+        Action {
+            op,
+            kind,
+            key: key.to_owned(),
+            urn,
+            changes: Vec::new(),
+            note: None,
+            request,
+        }
+    }
+
+    /// One of everything a plan can hold.
+    fn rich_plan() -> Plan {
+        let upload_fields = fields(&[
+            ("title", text_value("Night Drive")),
+            (
+                "tags",
+                FieldValue::Tags(vec!["synthwave".into(), "late night".into()]),
+            ),
+        ]);
+        let mut actions = vec![
+            action(
+                Op::Add,
+                ActionKind::Track,
+                "night-drive",
+                None,
+                Request::UploadTrack {
+                    file: PathBuf::from("/music/audio/night-drive.wav"),
+                    file_display: "audio/night-drive.wav".into(),
+                    size: 3_250_585,
+                    sha256: "5e1f".repeat(16),
+                    fields: upload_fields.clone(),
+                    artwork: Some(PathBuf::from("/music/art/night-drive.jpg")),
+                    replaces: None,
+                },
+            ),
+            action(
+                Op::Change,
+                ActionKind::Track,
+                "rework",
+                Some(Urn::track(31)),
+                Request::UploadTrack {
+                    file: PathBuf::from("/music/audio/rework.flac"),
+                    file_display: "audio/rework.flac".into(),
+                    size: 812,
+                    sha256: "b0b0".repeat(16),
+                    fields: fields(&[("title", text_value("Rework"))]),
+                    artwork: None,
+                    replaces: Some(Urn::track(31)),
+                },
+            ),
+            action(
+                Op::Change,
+                ActionKind::Track,
+                "sunrise",
+                Some(Urn::track(11)),
+                Request::UpdateTrack {
+                    fields: fields(&[
+                        ("title", text_value("Sunrise (Remaster)")),
+                        ("genre", text_value("Electronic")),
+                        ("downloadable", FieldValue::Bool(false)),
+                    ]),
+                    adopt: false,
+                },
+            ),
+            action(
+                Op::Change,
+                ActionKind::Track,
+                "adopted",
+                Some(Urn::track(55)),
+                Request::UpdateTrack {
+                    fields: Fields::new(),
+                    adopt: true,
+                },
+            ),
+            action(
+                Op::Add,
+                ActionKind::Playlist,
+                "best-of",
+                None,
+                Request::CreatePlaylist {
+                    fields: fields(&[("title", text_value("Best of 2026"))]),
+                    tracks: vec![
+                        TrackRef::Key("night-drive".into()),
+                        TrackRef::Urn(Urn::track(11)),
+                        TrackRef::Urn(Urn::track(987_654)),
+                    ],
+                },
+            ),
+            action(
+                Op::Change,
+                ActionKind::Playlist,
+                "late-night",
+                Some(Urn::playlist(77)),
+                Request::UpdatePlaylist {
+                    fields: fields(&[("description", text_value("After | midnight @everyone"))]),
+                    tracks: vec![
+                        TrackRef::Urn(Urn::track(3)),
+                        TrackRef::Urn(Urn::track(2)),
+                        TrackRef::Urn(Urn::track(4)),
+                        TrackRef::Key("night-drive".into()),
+                    ],
+                    adopt: false,
+                },
+            ),
+            action(
+                Op::Add,
+                ActionKind::Follow,
+                "soundcloud:users:42",
+                Some(Urn::user(42)),
+                Request::Follow,
+            ),
+            action(
+                Op::Add,
+                ActionKind::PlaylistLike,
+                "soundcloud:playlists:70",
+                Some(Urn::playlist(70)),
+                Request::Like,
+            ),
+            action(
+                Op::Remove,
+                ActionKind::Follow,
+                "soundcloud:users:3",
+                Some(Urn::user(3)),
+                Request::Unfollow,
+            ),
+            action(
+                Op::Remove,
+                ActionKind::TrackLike,
+                "soundcloud:tracks:9",
+                Some(Urn::track(9)),
+                Request::Unlike,
+            ),
+            action(
+                Op::Remove,
+                ActionKind::Track,
+                "old-demo",
+                Some(Urn::track(13)),
+                Request::DeleteTrack,
+            ),
+        ];
+        actions[1].changes = vec![
+            change(
+                "audio",
+                Some(Value::String(format!("sha256:{}", "a0a0".repeat(16)))),
+                Some(Value::String(format!("sha256:{}", "b0b0".repeat(16)))),
+            ),
+            change(
+                "title",
+                Some(Value::String("Rework (demo)".into())),
+                Some(Value::String("Rework".into())),
+            ),
+        ];
+        actions[2].changes = vec![
+            change(
+                "title",
+                Some(Value::String("Sunrise".into())),
+                Some(Value::String("Sunrise (Remaster)".into())),
+            ),
+            change("genre", None, Some(Value::String("Electronic".into()))),
+            change(
+                "downloadable",
+                Some(Value::Bool(true)),
+                Some(Value::Bool(false)),
+            ),
+            change(
+                "tags",
+                Some(serde_json::json!(["ambient", "dawn"])),
+                Some(serde_json::json!(["ambient", "late night"])),
+            ),
+        ];
+        actions[5].changes = vec![
+            change(
+                "description",
+                Some(Value::String(
+                    "A very long description that goes on\nover several lines and more than fits"
+                        .into(),
+                )),
+                Some(Value::String("After | midnight @everyone".into())),
+            ),
+            change(
+                "tracks",
+                Some(serde_json::json!([
+                    "soundcloud:tracks:1",
+                    "soundcloud:tracks:2",
+                    "soundcloud:tracks:3"
+                ])),
+                Some(serde_json::json!([
+                    "soundcloud:tracks:3",
+                    "soundcloud:tracks:2",
+                    "soundcloud:tracks:4",
+                    "night-drive"
+                ])),
+            ),
+        ];
+        actions[6].note = Some("https://soundcloud.com/someone".into());
+        actions[8].note = Some("prune".into());
+        actions[9].note = Some("prune".into());
+        actions[10].note = Some("prune".into());
+        Plan {
+            format_version: FORMAT_VERSION,
+            manifest_digest: format!("sha256:{}", "1d".repeat(32)),
+            remote_digest: format!("sha256:{}", "2e".repeat(32)),
+            summary: Summary {
+                add: 4,
+                change: 4,
+                remove: 3,
+            },
+            actions,
+            forget: vec![Forget {
+                kind: ManagedKind::Playlist,
+                key: "old-list".into(),
+                urn: Urn::playlist(78),
+            }],
+            warnings: vec![
+                "track sunrise: audio/sunrise.wav differs from the audio last uploaded \
+                 (sha256:aaaa… now sha256:bbbb…); set policy.on_audio_change: replace"
+                    .into(),
+            ],
+        }
+    }
+
+    fn empty_plan() -> Plan {
+        Plan {
+            format_version: FORMAT_VERSION,
+            manifest_digest: "sha256:11".into(),
+            remote_digest: "sha256:22".into(),
+            summary: Summary::default(),
+            actions: Vec::new(),
+            forget: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// ANSI escapes made visible, so the snapshot can be read.
+    fn visible_escapes(s: &str) -> String {
+        s.replace('\x1b', "\\e")
+    }
+
+    #[test]
+    fn text_without_colour() {
+        insta::assert_snapshot!(text(&rich_plan(), false));
+    }
+
+    #[test]
+    fn text_with_colour() {
+        insta::assert_snapshot!(visible_escapes(&text(&rich_plan(), true)));
+    }
+
+    #[test]
+    fn text_without_colour_has_no_escape_codes() {
+        assert!(!text(&rich_plan(), false).contains('\x1b'));
+    }
+
+    #[test]
+    fn json_is_the_documented_format() {
+        let rendered = json(&rich_plan());
+        insta::assert_snapshot!(rendered);
+        let back: Plan = serde_json::from_str(&rendered).unwrap();
+        assert_eq!(back, rich_plan());
+    }
+
+    #[test]
+    fn markdown_for_a_pull_request() {
+        insta::assert_snapshot!(markdown(&rich_plan()));
+    }
+
+    #[test]
+    fn an_empty_plan_says_there_is_nothing_to_do() {
+        assert_eq!(
+            text(&empty_plan(), true),
+            "No changes. The account matches the manifest.\n"
+        );
+        assert!(
+            markdown(&empty_plan())
+                .starts_with("**No changes. The account matches the manifest.**\n")
+        );
+        let value: Value = serde_json::from_str(&json(&empty_plan())).unwrap();
+        assert_eq!(value["format_version"], 1);
+        assert_eq!(value["actions"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn the_design_example_renders_as_documented() {
+        let mut plan = empty_plan();
+        let mut upload = action(
+            Op::Add,
+            ActionKind::Track,
+            "night-drive",
+            None,
+            Request::UploadTrack {
+                file: PathBuf::from("/m/audio/night-drive.wav"),
+                file_display: "audio/night-drive.wav".into(),
+                size: 3_250_585,
+                sha256: "00".into(),
+                fields: Fields::new(),
+                artwork: None,
+                replaces: None,
+            },
+        );
+        upload.changes.clear();
+        let mut retitle = action(
+            Op::Change,
+            ActionKind::Track,
+            "sunrise",
+            Some(Urn::track(11)),
+            Request::UpdateTrack {
+                fields: Fields::new(),
+                adopt: false,
+            },
+        );
+        retitle.changes = vec![change(
+            "title",
+            Some(Value::String("Sunrise".into())),
+            Some(Value::String("Sunrise (Remaster)".into())),
+        )];
+        let mut follow = action(
+            Op::Add,
+            ActionKind::Follow,
+            "soundcloud:users:42",
+            Some(Urn::user(42)),
+            Request::Follow,
+        );
+        follow.note = Some("someone".into());
+        let mut unlike = action(
+            Op::Remove,
+            ActionKind::TrackLike,
+            "soundcloud:tracks:9",
+            Some(Urn::track(9)),
+            Request::Unlike,
+        );
+        unlike.note = Some("prune".into());
+        plan.actions = vec![upload, retitle, follow, unlike];
+        plan.summary = Summary {
+            add: 2,
+            change: 1,
+            remove: 1,
+        };
+        assert_eq!(
+            text(&plan, false),
+            "  + track     night-drive          upload audio/night-drive.wav (3.1 MiB)\n\
+             \x20 ~ track     sunrise              title: \"Sunrise\" -> \"Sunrise (Remaster)\"\n\
+             \x20 + follow    soundcloud:users:42  (someone)\n\
+             \x20 - like      soundcloud:tracks:9  (prune)\n\
+             Plan: 2 to add, 1 to change, 1 to remove.\n"
+        );
+    }
+
+    #[test]
+    fn sizes_read_like_a_person_would_write_them() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(3_250_585), "3.1 MiB");
+        assert_eq!(human_size(5 * 1024 * 1024 * 1024), "5.0 GiB");
+    }
+
+    #[test]
+    fn code_spans_survive_backticks_and_pipes() {
+        assert_eq!(code("plain"), "`plain`");
+        assert_eq!(code("a`b"), "``a`b``");
+        assert_eq!(code("`x"), "`` `x ``");
+        assert_eq!(code("a|b\nc"), "`a\\|b c`");
+    }
 }
