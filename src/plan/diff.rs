@@ -79,7 +79,8 @@ pub enum PlanError {
     KeyNotAllowed { context: String, key: String },
     #[error(
         "{kind} {key:?}: adopt: {urn} is not one of this account's {kind}s; \
-         check the URN (only your own uploads and playlists can be adopted)"
+         check the URN (only your own uploads and playlists can be adopted); \
+         if it was deleted, remove the adopt line so that scsync creates it anew"
     )]
     AdoptNotOnAccount {
         kind: &'static str,
@@ -233,7 +234,7 @@ struct Planner<'a> {
     /// URNs a manifest item will manage after this plan, per kind: a managed
     /// item that left the manifest but whose URN one of these claims (a
     /// renamed key that adopts it) is forgotten, never deleted.
-    claimed: BTreeSet<(ManagedKind, Urn)>,
+    claimed: BTreeMap<(ManagedKind, Urn), &'a str>,
     track_actions: Vec<Action>,
     playlist_actions: Vec<Action>,
     follow_actions: Vec<Action>,
@@ -276,7 +277,7 @@ impl<'a> Planner<'a> {
             remote_playlists: input.remote.playlists.iter().map(|p| (p.urn, p)).collect(),
             track_targets: BTreeMap::new(),
             playlist_urns: BTreeMap::new(),
-            claimed: BTreeSet::new(),
+            claimed: BTreeMap::new(),
             track_actions: Vec::new(),
             playlist_actions: Vec::new(),
             follow_actions: Vec::new(),
@@ -299,15 +300,19 @@ impl<'a> Planner<'a> {
     ) -> Result<Target, PlanError> {
         let kind_word = kind_word(kind);
         let managed = self.managed.get(&(kind, key)).map(|m| m.urn);
-        if let Some(urn) = adopt
-            && managed != Some(urn)
-        {
+        if let Some(urn) = adopt {
+            // An adopt line must name an existing item, even one already
+            // managed: otherwise a deleted item would be re-created, and the
+            // next run would find the adopt line pointing at nothing.
             if !self.on_account(kind, urn) {
                 return Err(PlanError::AdoptNotOnAccount {
                     kind: kind_word,
                     key: key.to_owned(),
                     urn,
                 });
+            }
+            if managed == Some(urn) {
+                return Ok(Target::Managed(urn));
             }
             if let Some(other) = self.managed_owner(kind, urn, key) {
                 return Err(PlanError::AlreadyManaged {
@@ -357,14 +362,7 @@ impl<'a> Planner<'a> {
             match target {
                 Target::Managed(urn) | Target::Adopt(urn) => {
                     let adopt = matches!(target, Target::Adopt(_));
-                    if !self.claimed.insert((ManagedKind::Track, urn)) {
-                        return Err(PlanError::AlreadyManaged {
-                            kind: "track",
-                            key: t.key.clone(),
-                            urn,
-                            other: self.claimer(ManagedKind::Track, urn, &t.key),
-                        });
-                    }
+                    self.claim(ManagedKind::Track, urn, &t.key)?;
                     let empty = Fields::new();
                     let remote_fields = self.remote_tracks.get(&urn).map_or(&empty, |r| &r.fields);
                     let (changed, mut changes) = field_changes(&t.fields, remote_fields);
@@ -468,23 +466,17 @@ impl<'a> Planner<'a> {
         Ok(())
     }
 
-    fn claimer(&self, kind: ManagedKind, urn: Urn, key: &str) -> String {
-        // Only reached when two manifest items claim one URN in this plan.
-        let from_tracks = self
-            .track_targets
-            .iter()
-            .filter(|_| kind == ManagedKind::Track)
-            .find(|(k, t)| **k != key && matches!(t, TrackTarget::Urn(u) if *u == urn))
-            .map(|(k, _)| (*k).to_owned());
-        let from_playlists = self
-            .playlist_urns
-            .iter()
-            .filter(|_| kind == ManagedKind::Playlist)
-            .find(|(k, u)| **k != key && **u == urn)
-            .map(|(k, _)| (*k).to_owned());
-        from_tracks
-            .or(from_playlists)
-            .unwrap_or_else(|| "another key".to_owned())
+    /// Records that `key` manages `urn` after this plan; one URN, one key.
+    fn claim(&mut self, kind: ManagedKind, urn: Urn, key: &'a str) -> Result<(), PlanError> {
+        match self.claimed.insert((kind, urn), key) {
+            Some(other) if other != key => Err(PlanError::AlreadyManaged {
+                kind: kind_word(kind),
+                key: key.to_owned(),
+                urn,
+                other: other.to_owned(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The (recorded, current) digests when a managed track's audio changed.
@@ -526,14 +518,7 @@ impl<'a> Planner<'a> {
             match target {
                 Target::Managed(urn) | Target::Adopt(urn) => {
                     let adopt = matches!(target, Target::Adopt(_));
-                    if !self.claimed.insert((ManagedKind::Playlist, urn)) {
-                        return Err(PlanError::AlreadyManaged {
-                            kind: "playlist",
-                            key: p.key.clone(),
-                            urn,
-                            other: self.claimer(ManagedKind::Playlist, urn, &p.key),
-                        });
-                    }
+                    self.claim(ManagedKind::Playlist, urn, &p.key)?;
                     self.playlist_urns.insert(p.key.as_str(), urn);
                     let remote = self.remote_playlists.get(&urn);
                     let empty = Fields::new();
@@ -802,7 +787,7 @@ impl<'a> Planner<'a> {
             let on_account = self.on_account(m.kind, m.urn);
             // Deleted only when pruning, when it still exists, and when no
             // manifest item takes it over under another key.
-            if prune && on_account && !self.claimed.contains(&(m.kind, m.urn)) {
+            if prune && on_account && !self.claimed.contains_key(&(m.kind, m.urn)) {
                 let (kind, request, list) = match m.kind {
                     ManagedKind::Track => {
                         (ActionKind::Track, Request::DeleteTrack, &mut track_removals)

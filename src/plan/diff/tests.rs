@@ -670,12 +670,33 @@ fn adopting_a_urn_that_is_not_on_the_account_is_an_error() {
 }
 
 #[test]
+fn an_adopted_item_deleted_in_the_web_app_is_an_error_not_a_re_upload() {
+    let mut w = World::new();
+    w.managed(ManagedKind::Track, "x", Urn::track(55), Some("aa"));
+    w.want_track("x", "aa", Fields::new()).adopt = Some(Urn::track(55));
+    let err = w.plan().unwrap_err();
+    assert!(matches!(err, PlanError::AdoptNotOnAccount { .. }));
+    assert!(err.to_string().contains("remove the adopt line"), "{err}");
+    // Once adopted and still there, the adopt line is a no-op.
+    w.remote_track(55, Fields::new());
+    assert!(w.plan().unwrap().is_empty());
+}
+
+#[test]
 fn two_keys_cannot_manage_one_track() {
     let mut w = World::new();
     w.remote_track(55, Fields::new());
     w.want_track("a", "aa", Fields::new()).adopt = Some(Urn::track(55));
     w.want_track("b", "bb", Fields::new()).adopt = Some(Urn::track(55));
-    assert!(matches!(w.plan(), Err(PlanError::AlreadyManaged { .. })));
+    assert_eq!(
+        w.plan(),
+        Err(PlanError::AlreadyManaged {
+            kind: "track",
+            key: "b".into(),
+            urn: Urn::track(55),
+            other: "a".into()
+        })
+    );
 
     let mut w = World::new();
     w.remote_track(55, Fields::new());
