@@ -15,8 +15,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::model::{
-    Desired, FieldValue, Fields, LocalState, ManagedItem, ManagedKind, OnAudioChange, Policy,
-    Reference, RemotePlaylist, RemoteState, RemoteTrack, RemoteUser, Urn, UrnKind,
+    Desired, DesiredTrack, FieldValue, Fields, LocalState, ManagedItem, ManagedKind, OnAudioChange,
+    Policy, Reference, RemotePlaylist, RemoteState, RemoteTrack, RemoteUser, Urn, UrnKind,
 };
 
 use super::{
@@ -386,23 +386,11 @@ impl<'a> Planner<'a> {
                             );
                             self.track_targets
                                 .insert(t.key.as_str(), TrackTarget::Uploading);
-                            self.track_actions.push(Action {
-                                op: Op::Change,
-                                kind: ActionKind::Track,
-                                key: t.key.clone(),
-                                urn: Some(urn),
-                                changes,
-                                note: None,
-                                request: Request::UploadTrack {
-                                    file: t.file.clone(),
-                                    file_display: t.file_display.clone(),
-                                    size: audio.size,
-                                    sha256: audio.sha256.clone(),
-                                    fields: t.fields.clone(),
-                                    artwork: t.artwork.clone(),
-                                    replaces: Some(urn),
-                                },
-                            });
+                            let mut action = upload(t, audio, Some(urn));
+                            action.op = Op::Change;
+                            action.urn = Some(urn);
+                            action.changes = changes;
+                            self.track_actions.push(action);
                             continue;
                         }
                         Some((old, new)) => {
@@ -442,24 +430,10 @@ impl<'a> Planner<'a> {
                     let audio = self.audio_for(&t.key, &t.file_display)?;
                     self.track_targets
                         .insert(t.key.as_str(), TrackTarget::Uploading);
-                    self.track_actions.push(Action {
-                        op: Op::Add,
-                        kind: ActionKind::Track,
-                        key: t.key.clone(),
-                        urn: None,
-                        changes: Vec::new(),
-                        note: matches!(target, Target::Missing)
-                            .then(|| "missing on the account".to_owned()),
-                        request: Request::UploadTrack {
-                            file: t.file.clone(),
-                            file_display: t.file_display.clone(),
-                            size: audio.size,
-                            sha256: audio.sha256.clone(),
-                            fields: t.fields.clone(),
-                            artwork: t.artwork.clone(),
-                            replaces: None,
-                        },
-                    });
+                    let mut action = upload(t, audio, None);
+                    action.note = matches!(target, Target::Missing)
+                        .then(|| "missing on the account".to_owned());
+                    self.track_actions.push(action);
                 }
             }
         }
@@ -859,6 +833,27 @@ enum Target {
     Missing,
     /// Adopted by this plan (on the account, not managed under this URN).
     Adopt(Urn),
+}
+
+/// An upload of a manifest track (op add; the caller adjusts a replacement).
+fn upload(t: &DesiredTrack, audio: &AudioFile, replaces: Option<Urn>) -> Action {
+    Action {
+        op: Op::Add,
+        kind: ActionKind::Track,
+        key: t.key.clone(),
+        urn: None,
+        changes: Vec::new(),
+        note: None,
+        request: Request::UploadTrack {
+            file: t.file.clone(),
+            file_display: t.file_display.clone(),
+            size: audio.size,
+            sha256: audio.sha256.clone(),
+            fields: t.fields.clone(),
+            artwork: t.artwork.clone(),
+            replaces,
+        },
+    }
 }
 
 fn desired_has_playlist(desired: &Desired, key: &str) -> bool {
