@@ -191,15 +191,31 @@ pub fn list_delta<T: Ord>(old: &[T], new: &[T]) -> ListDelta {
         counts.entry(item).or_default().1 += 1;
     }
     let common: usize = counts.values().map(|(a, b)| (*a).min(*b)).sum();
+    let reordered = if counts.values().all(|(a, b)| *a <= 1 && *b <= 1) {
+        // No duplicates (the usual case): the shared members, in each
+        // list's order, either match or the order changed.
+        let old_shared: Vec<&T> = old
+            .iter()
+            .filter(|item| counts.get(item).is_some_and(|(_, b)| *b > 0))
+            .collect();
+        let new_shared: Vec<&T> = new
+            .iter()
+            .filter(|item| counts.get(item).is_some_and(|(a, _)| *a > 0))
+            .collect();
+        old_shared != new_shared
+    } else {
+        lcs_len(old, new) < common
+    };
     ListDelta {
         added: new.len() - common,
         removed: old.len() - common,
-        reordered: lcs_len(old, new) < common,
+        reordered,
     }
 }
 
 /// Length of the longest common subsequence, in O(len(old) * len(new)) time
-/// and O(len(new)) memory (playlists hold at most 500 tracks).
+/// and O(len(new)) memory; only used when a list holds duplicates
+/// (playlists hold at most 500 tracks).
 fn lcs_len<T: PartialEq>(old: &[T], new: &[T]) -> usize {
     let mut prev = vec![0usize; new.len() + 1];
     let mut row = vec![0usize; new.len() + 1];

@@ -230,13 +230,15 @@ fn count_tracks(n: usize) -> String {
 
 /// Items of `a` not matched one for one in `b`, in `a`'s order.
 fn multiset_minus(a: &[String], b: &[String]) -> Vec<String> {
-    let mut pool: Vec<&String> = b.iter().collect();
+    let mut pool: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for item in b {
+        *pool.entry(item).or_default() += 1;
+    }
     let mut rest = Vec::new();
     for item in a {
-        if let Some(i) = pool.iter().position(|p| *p == item) {
-            pool.swap_remove(i);
-        } else {
-            rest.push(item.clone());
+        match pool.get_mut(item.as_str()) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => rest.push(item.clone()),
         }
     }
     rest
