@@ -934,6 +934,15 @@ fn list_delta_counts_duplicates_and_detects_moves() {
             reordered: false
         }
     );
+    // A replaced member is not a move.
+    assert_eq!(
+        d(&[1, 2, 3], &[1, 3, 4]),
+        ListDelta {
+            added: 1,
+            removed: 1,
+            reordered: false
+        }
+    );
     // Dropping the first of two copies is not a move.
     assert_eq!(
         d(&[1, 2, 1], &[2, 1]),
