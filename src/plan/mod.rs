@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Fields, ManagedKind, Urn};
 
+pub mod diff;
+pub mod render;
+
+pub use diff::{AudioFile, PlanError, PlanInput, PolicyRefusal, check_policy, diff, remote_digest};
+
 pub const FORMAT_VERSION: u32 = 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -145,4 +150,84 @@ impl Plan {
     pub fn removals(&self) -> usize {
         self.actions.iter().filter(|a| a.op == Op::Remove).count()
     }
+}
+
+impl std::fmt::Display for TrackRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrackRef::Urn(urn) => write!(f, "{urn}"),
+            TrackRef::Key(key) => f.write_str(key),
+        }
+    }
+}
+
+/// How an ordered list (a playlist's tracks) changed: members added and
+/// removed (duplicates counted), and whether the members kept on both sides
+/// changed order. Membership and order are reported apart so that a move
+/// does not read as a removal plus an addition.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListDelta {
+    pub added: usize,
+    pub removed: usize,
+    pub reordered: bool,
+}
+
+impl ListDelta {
+    pub fn is_empty(&self) -> bool {
+        self.added == 0 && self.removed == 0 && !self.reordered
+    }
+}
+
+/// Compares two ordered lists as multisets plus order: `common` counts the
+/// shared members, and the order changed when the longest common
+/// subsequence is shorter than that.
+pub fn list_delta<T: Ord>(old: &[T], new: &[T]) -> ListDelta {
+    use std::collections::BTreeMap;
+    let mut counts: BTreeMap<&T, (usize, usize)> = BTreeMap::new();
+    for item in old {
+        counts.entry(item).or_default().0 += 1;
+    }
+    for item in new {
+        counts.entry(item).or_default().1 += 1;
+    }
+    let common: usize = counts.values().map(|(a, b)| (*a).min(*b)).sum();
+    let reordered = if counts.values().all(|(a, b)| *a <= 1 && *b <= 1) {
+        // No duplicates (the usual case): the shared members, in each
+        // list's order, either match or the order changed.
+        let old_shared: Vec<&T> = old
+            .iter()
+            .filter(|item| counts.get(item).is_some_and(|(_, b)| *b > 0))
+            .collect();
+        let new_shared: Vec<&T> = new
+            .iter()
+            .filter(|item| counts.get(item).is_some_and(|(a, _)| *a > 0))
+            .collect();
+        old_shared != new_shared
+    } else {
+        lcs_len(old, new) < common
+    };
+    ListDelta {
+        added: new.len() - common,
+        removed: old.len() - common,
+        reordered,
+    }
+}
+
+/// Length of the longest common subsequence, in O(len(old) * len(new)) time
+/// and O(len(new)) memory; only used when a list holds duplicates
+/// (playlists hold at most 500 tracks).
+fn lcs_len<T: PartialEq>(old: &[T], new: &[T]) -> usize {
+    let mut prev = vec![0usize; new.len() + 1];
+    let mut row = vec![0usize; new.len() + 1];
+    for a in old {
+        for (j, b) in new.iter().enumerate() {
+            row[j + 1] = if a == b {
+                prev[j] + 1
+            } else {
+                prev[j + 1].max(row[j])
+            };
+        }
+        std::mem::swap(&mut prev, &mut row);
+    }
+    prev[new.len()]
 }
