@@ -148,7 +148,7 @@ impl Format {
 
     /// Whether a number written without quotes is accepted as this text.
     pub fn takes_numbers(self) -> bool {
-        matches!(self, Format::Any)
+        matches!(self, Format::Any | Format::Tag)
     }
 
     /// Short wording of what is expected, for type errors.

@@ -102,7 +102,7 @@ tracks:
     description: |
       Recorded live.
     genre: Electronic
-    tags: [synthwave, " late night "]
+    tags: [synthwave, " late night ", 2026]
     sharing: public
     downloadable: false
     license: cc-by
@@ -179,7 +179,7 @@ fn a_good_manifest_loads_into_exactly_what_it_says() {
         ("genre", text("Electronic")),
         (
             "tags",
-            FieldValue::Tags(vec!["synthwave".into(), "late night".into()]),
+            FieldValue::Tags(vec!["synthwave".into(), "late night".into(), "2026".into()]),
         ),
         ("sharing", text("public")),
         ("downloadable", FieldValue::Bool(false)),

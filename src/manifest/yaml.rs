@@ -264,33 +264,22 @@ pub(crate) fn plain_kind(text: &str) -> ScalarKind {
     ScalarKind::Str
 }
 
-/// `(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?` without the sign.
+/// The core schema's float form without the sign:
+/// `(.DIGITS | DIGITS(.DIGITS?)?)([eE][-+]?DIGITS)?`.
 fn is_core_float(text: &str) -> bool {
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     let (mantissa, exponent) = match text.find(['e', 'E']) {
         Some(at) => (&text[..at], Some(&text[at + 1..])),
         None => (text, None),
     };
     let mantissa_ok = match mantissa.split_once('.') {
-        Some((int, frac)) => {
-            int.bytes().all(|b| b.is_ascii_digit())
-                && frac.bytes().all(|b| b.is_ascii_digit())
-                && (!int.is_empty() || !frac.is_empty())
-                && !(int.is_empty() && frac.is_empty())
-                && (if int.is_empty() {
-                    !frac.is_empty()
-                } else {
-                    true
-                })
-        }
-        None => !mantissa.is_empty() && mantissa.bytes().all(|b| b.is_ascii_digit()),
+        Some((int, frac)) => digits(int) && digits(frac) && !(int.is_empty() && frac.is_empty()),
+        None => !mantissa.is_empty() && digits(mantissa),
     };
-    let exponent_ok = match exponent {
-        None => true,
-        Some(exp) => {
-            let digits = exp.strip_prefix(['-', '+']).unwrap_or(exp);
-            !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
-        }
-    };
+    let exponent_ok = exponent.is_none_or(|exp| {
+        let unsigned = exp.strip_prefix(['-', '+']).unwrap_or(exp);
+        !unsigned.is_empty() && digits(unsigned)
+    });
     mantissa_ok && exponent_ok
 }
 
@@ -492,5 +481,155 @@ impl Builder {
             },
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_scalars_follow_the_yaml_1_2_core_schema() {
+        let cases = [
+            ("", ScalarKind::Null),
+            ("~", ScalarKind::Null),
+            ("null", ScalarKind::Null),
+            ("true", ScalarKind::Bool(true)),
+            ("FALSE", ScalarKind::Bool(false)),
+            ("yes", ScalarKind::Str),
+            ("no", ScalarKind::Str),
+            ("on", ScalarKind::Str),
+            ("42", ScalarKind::Int(Some(42))),
+            ("-7", ScalarKind::Int(Some(-7))),
+            ("0o17", ScalarKind::Int(Some(15))),
+            ("0x1f", ScalarKind::Int(Some(31))),
+            ("99999999999999999999", ScalarKind::Int(None)),
+            ("1.5", ScalarKind::Float),
+            (".5", ScalarKind::Float),
+            ("5.", ScalarKind::Float),
+            ("1e3", ScalarKind::Float),
+            ("-.inf", ScalarKind::Float),
+            (".NaN", ScalarKind::Float),
+            (".", ScalarKind::Str),
+            ("1e", ScalarKind::Str),
+            ("1_000", ScalarKind::Str),
+            ("0x", ScalarKind::Str),
+            ("12:30", ScalarKind::Str),
+            ("2026-01-01", ScalarKind::Str),
+        ];
+        for (text, kind) in cases {
+            assert_eq!(plain_kind(text), kind, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn quoted_scalars_are_always_text() {
+        let parsed = parse("a: \"true\"\nb: '12'\n");
+        let Some(Node {
+            value: Value::Map(entries),
+            ..
+        }) = parsed.root
+        else {
+            panic!("{parsed:?}");
+        };
+        for entry in entries {
+            let Value::Scalar(s) = entry.value.value else {
+                panic!("scalar expected")
+            };
+            assert_eq!(s.kind, ScalarKind::Str);
+        }
+    }
+
+    #[test]
+    fn nodes_and_keys_carry_one_based_positions() {
+        let parsed = parse("top:\n  - name: x\n    other: [1, 2]\n");
+        assert!(parsed.errors.is_empty());
+        let Some(Node {
+            value: Value::Map(top),
+            ..
+        }) = parsed.root
+        else {
+            panic!("mapping expected");
+        };
+        assert_eq!(top[0].key_pos, Pos { line: 1, column: 1 });
+        let Value::Seq(items) = &top[0].value.value else {
+            panic!("list expected")
+        };
+        let Value::Map(item) = &items[0].value else {
+            panic!("mapping expected")
+        };
+        assert_eq!(item[0].key_pos, Pos { line: 2, column: 5 });
+        assert_eq!(
+            item[0].value.pos,
+            Pos {
+                line: 2,
+                column: 11
+            }
+        );
+        let Value::Seq(flow) = &item[1].value.value else {
+            panic!("list expected")
+        };
+        assert_eq!(
+            flow[1].pos,
+            Pos {
+                line: 3,
+                column: 16
+            }
+        );
+    }
+
+    #[test]
+    fn every_duplicate_key_is_reported_and_the_first_value_kept() {
+        let parsed = parse("a: 1\nb: 2\na: 3\nb: 4\n");
+        let messages: Vec<_> = parsed
+            .errors
+            .iter()
+            .map(|e| (e.pos.line, e.pos.column, e.message.clone()))
+            .collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert_eq!(messages[0].0, 3);
+        assert!(
+            messages[0]
+                .2
+                .starts_with("duplicate key `a` (first at line 1, column 1)")
+        );
+        let Some(Node {
+            value: Value::Map(entries),
+            ..
+        }) = parsed.root
+        else {
+            panic!("mapping expected");
+        };
+        assert_eq!(entries.len(), 2);
+        assert_eq!(
+            entries[0].value.value,
+            Value::Scalar(Scalar {
+                text: "1".into(),
+                kind: ScalarKind::Int(Some(1))
+            })
+        );
+    }
+
+    #[test]
+    fn alias_bombs_and_deep_nesting_are_refused() {
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let p = i - 1;
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let parsed = parse(&bomb);
+        assert!(parsed.root.is_none());
+        assert!(
+            parsed.errors[0]
+                .message
+                .contains("aliases expand to too many values")
+        );
+
+        let deep = "[".repeat(MAX_DEPTH + 1);
+        let parsed = parse(&deep);
+        assert!(parsed.root.is_none());
+        assert!(parsed.errors[0].message.contains("nested too deeply"));
     }
 }
