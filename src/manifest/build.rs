@@ -356,12 +356,18 @@ fn build_account(
             dir: file.dir.clone(),
         })
     };
-    let defaulted = |name: &str, default: &str| {
-        template(name).unwrap_or_else(|| Template {
+    // A base URL without `${VAR}` is final now: drop a trailing slash so
+    // `Account::api_url` equals `Credentials::api_url`.
+    let base_url = |name: &str, default: &str| {
+        let mut url = template(name).unwrap_or_else(|| Template {
             raw: default.to_owned(),
             origin: origin(file, object.pos),
             dir: file.dir.clone(),
-        })
+        });
+        if !url.raw.contains('$') {
+            url.raw = url.raw.trim_end_matches('/').to_owned();
+        }
+        url
     };
     if object.wrote("client_secret")
         && let Some(pos) = object.key_pos("client_secret_file")
@@ -376,8 +382,8 @@ fn build_account(
         client_id: template("client_id")?,
         client_secret: template("client_secret"),
         client_secret_file: template("client_secret_file"),
-        api_url: defaulted("api_url", DEFAULT_API_URL),
-        auth_url: defaulted("auth_url", DEFAULT_AUTH_URL),
+        api_url: base_url("api_url", DEFAULT_API_URL),
+        auth_url: base_url("auth_url", DEFAULT_AUTH_URL),
     })
 }
 

@@ -10,6 +10,15 @@
 //! - `build`: across files: merging, duplicate keys per kind, dangling
 //!   references, limits, audio/artwork files on disk, and the typed result.
 //!
+//! What the result promises to its users:
+//! - `Fields` hold only the keys written, by their manifest names;
+//! - references are already checked: a `Reference::Key` in a playlist names
+//!   a manifest track, URNs are of the right kind, URLs are canonical
+//!   (`https://soundcloud.com/PATH`, no query);
+//! - an adopted track written without `file` has an empty `file` and
+//!   `file_display` (its audio is not managed); every other `file` and
+//!   `artwork` is an absolute path to a readable, non-empty regular file.
+//!
 //! This module does no network IO and no SQL. Environment variables and
 //! secret files are read only by [`Account::credentials`], so `validate`
 //! works in CI without credentials.
@@ -184,14 +193,16 @@ impl Account {
         build::credentials(self, &env)
     }
 
-    /// The API base URL as written (it may hold `${VAR}`; the expanded form
-    /// is [`Credentials::api_url`]). Default `https://api.soundcloud.com`.
+    /// The API base URL without a trailing slash, or as written when it
+    /// holds `${VAR}` (the expanded form is [`Credentials::api_url`]).
+    /// Default `https://api.soundcloud.com`.
     pub fn api_url(&self) -> &str {
         &self.api_url.raw
     }
 
-    /// The auth base URL as written (it may hold `${VAR}`; the expanded form
-    /// is [`Credentials::auth_url`]). Default `https://secure.soundcloud.com`.
+    /// The auth base URL without a trailing slash, or as written when it
+    /// holds `${VAR}` (the expanded form is [`Credentials::auth_url`]).
+    /// Default `https://secure.soundcloud.com`.
     pub fn auth_url(&self) -> &str {
         &self.auth_url.raw
     }

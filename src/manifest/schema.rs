@@ -628,6 +628,15 @@ fn check(
                 ScalarKind::Int(_) | ScalarKind::Float => format.takes_numbers(),
                 ScalarKind::Null | ScalarKind::Bool(_) => false,
             };
+            if !accepted && format == &Format::SecretRef && scalar.kind != ScalarKind::Null {
+                // The value may be the secret: say why it is refused, never what it is.
+                let message = format.check("").err().unwrap_or_default();
+                problems.push(Problem {
+                    pos: node.pos,
+                    message: with_label(label, &message),
+                });
+                return None;
+            }
             if !accepted {
                 let hint = match scalar.kind {
                     ScalarKind::Null => String::new(),

@@ -170,7 +170,7 @@ fn a_good_manifest_loads_into_exactly_what_it_says() {
             listen: Some("127.0.0.1:9090".parse().unwrap()),
         }
     );
-    assert_eq!(manifest.account.api_url(), "http://127.0.0.1:8080/");
+    assert_eq!(manifest.account.api_url(), "http://127.0.0.1:8080");
     assert_eq!(manifest.account.auth_url(), DEFAULT_AUTH_URL);
 
     let night_drive_fields: Fields = [
@@ -823,6 +823,16 @@ fn a_literal_secret_is_never_repeated_in_the_error() {
     let path = Path::new("tests/fixtures/manifests/broken/18-literal-client-secret.yaml");
     let shown = errors_of(path).to_string();
     assert!(!shown.contains("s3cr3t-value"), "{shown}");
+
+    // Not even when it looks like a number.
+    let folder = Folder::new();
+    let path = folder.write(
+        "m.yaml",
+        "version: 1\naccount:\n  client_id: demo\n  client_secret: 8675309\n",
+    );
+    let shown = errors_of(&path).to_string();
+    assert!(!shown.contains("8675309"), "{shown}");
+    assert!(shown.contains("the secret is written literally"), "{shown}");
 }
 
 #[test]
