@@ -362,4 +362,170 @@ mod tests {
         assert_eq!(heartbeat.age(), Duration::from_secs(10));
         task.abort();
     }
+
+    /// The unit files shipped in `systemd/`.
+    mod units {
+        use std::path::{Path, PathBuf};
+        use std::process::Command;
+
+        const SERVICES: [&str; 3] = ["scsync.service", "scsync@.service", "scsync-plan.service"];
+        const MAX_EXPOSURE: f64 = 2.5;
+
+        fn unit_dir() -> PathBuf {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd")
+        }
+
+        fn read(unit: &str) -> String {
+            std::fs::read_to_string(unit_dir().join(unit)).unwrap()
+        }
+
+        fn directive<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+            text.lines()
+                .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+        }
+
+        fn seconds(value: &str) -> u64 {
+            let value = value.trim();
+            if let Some(min) = value.strip_suffix("min") {
+                min.parse::<u64>().unwrap() * 60
+            } else {
+                value.trim_end_matches('s').parse().unwrap()
+            }
+        }
+
+        #[test]
+        fn the_daemon_units_carry_what_the_daemon_relies_on() {
+            for unit in ["scsync.service", "scsync@.service"] {
+                let text = read(unit);
+                for (key, want) in [
+                    ("Type", "notify"),
+                    ("Restart", "on-failure"),
+                    ("ExecReload", "/bin/kill -HUP $MAINPID"),
+                    ("DynamicUser", "yes"),
+                ] {
+                    assert_eq!(directive(&text, key), Some(want), "{unit}: {key}");
+                }
+                for key in [
+                    "WatchdogSec",
+                    "StartLimitIntervalSec",
+                    "StartLimitBurst",
+                    "StateDirectory",
+                    "LoadCredential",
+                ] {
+                    assert!(directive(&text, key).is_some(), "{unit} sets {key}");
+                }
+                let exec = directive(&text, "ExecStart").unwrap();
+                assert!(
+                    exec.starts_with("/usr/local/bin/scsync daemon -c /etc/scsync/"),
+                    "{unit}: {exec}"
+                );
+                // systemd must not SIGKILL a stop the daemon is still allowed to finish.
+                let stop_timeout = seconds(directive(&text, "TimeoutStopSec").unwrap());
+                let grace = crate::daemon::Options::new(PathBuf::new())
+                    .stop_grace
+                    .as_secs();
+                assert!(
+                    stop_timeout > grace,
+                    "{unit}: TimeoutStopSec {stop_timeout}s > grace {grace}s"
+                );
+            }
+            let template = read("scsync@.service");
+            assert_eq!(directive(&template, "StateDirectory"), Some("scsync/%i"));
+            assert!(
+                directive(&template, "ExecStart")
+                    .unwrap()
+                    .ends_with("/etc/scsync/%i.yaml")
+            );
+        }
+
+        fn on_path(tool: &str) -> Option<PathBuf> {
+            std::env::split_paths(&std::env::var_os("PATH")?)
+                .map(|dir| dir.join(tool))
+                .find(|path| path.is_file())
+        }
+
+        /// `systemd-analyze verify` insists that ExecStart= exists, so check
+        /// copies whose binary path points at a stand-in script.
+        fn staged_units() -> (tempfile::TempDir, Vec<PathBuf>) {
+            use std::os::unix::fs::PermissionsExt;
+            let dir = tempfile::tempdir().unwrap();
+            let stand_in = dir.path().join("scsync");
+            std::fs::write(&stand_in, "#!/bin/sh\nexit 0\n").unwrap();
+            std::fs::set_permissions(&stand_in, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let mut staged = Vec::new();
+            for unit in SERVICES.iter().chain(&["scsync-plan.timer"]) {
+                let text = read(unit).replace("/usr/local/bin/scsync", stand_in.to_str().unwrap());
+                // A template is checked as one of its instances.
+                let name = unit.replace("@.", "@example.");
+                let path = dir.path().join(name);
+                std::fs::write(&path, text).unwrap();
+                staged.push(path);
+            }
+            (dir, staged)
+        }
+
+        #[test]
+        fn units_verify_and_expose_at_most_2_5() {
+            let Some(analyze) = on_path("systemd-analyze") else {
+                eprintln!("note: systemd-analyze is not installed; unit verification skipped");
+                return;
+            };
+            let help = Command::new(&analyze).arg("--help").output().unwrap();
+            if !String::from_utf8_lossy(&help.stdout).contains("--offline") {
+                eprintln!("note: this systemd-analyze has no --offline; unit verification skipped");
+                return;
+            }
+            let (dir, staged) = staged_units();
+
+            let verify = Command::new(&analyze)
+                .arg("verify")
+                .args(&staged)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            assert!(
+                verify.status.success() && verify.stderr.is_empty(),
+                "systemd-analyze verify: {}{}",
+                String::from_utf8_lossy(&verify.stdout),
+                String::from_utf8_lossy(&verify.stderr)
+            );
+
+            for unit in staged
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "service"))
+            {
+                let out = Command::new(&analyze)
+                    .args(["security", "--offline=true", "--no-pager"])
+                    .arg(unit)
+                    .output()
+                    .unwrap();
+                let text = String::from_utf8_lossy(&out.stdout);
+                let score: f64 = text
+                    .lines()
+                    .find_map(|line| {
+                        line.split_once("Overall exposure level for ")?
+                            .1
+                            .split_once(": ")?
+                            .1
+                            .split_whitespace()
+                            .next()?
+                            .parse()
+                            .ok()
+                    })
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "no exposure score for {}: {text}{}",
+                            unit.display(),
+                            String::from_utf8_lossy(&out.stderr)
+                        )
+                    });
+                eprintln!("{}: exposure {score}", unit.display());
+                assert!(
+                    score <= MAX_EXPOSURE,
+                    "{}: exposure {score} > {MAX_EXPOSURE}",
+                    unit.display()
+                );
+            }
+        }
+    }
 }
