@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use notify_debouncer_full::notify::{RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::notify::{self, EventKind, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, NoCache, new_debouncer_opt};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -26,8 +26,8 @@ use tokio::task::JoinHandle;
 use super::{Event, Trigger};
 
 /// notify-debouncer-full's per-path quiet time, and how often it checks.
-const DEBOUNCE: Duration = Duration::from_millis(200);
-const DEBOUNCE_TICK: Duration = Duration::from_millis(100);
+const DEBOUNCE: Duration = Duration::from_millis(250);
+const DEBOUNCE_TICK: Duration = Duration::from_millis(250);
 
 /// The watch could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -72,13 +72,12 @@ impl ManifestWatcher {
         Self::start_observed(manifest, settle, events, None)
     }
 
-    /// As `start`; `observer` (tests) hears `true`/`false` for every settled
-    /// burst: whether it changed the manifest.
+    /// As `start`; `observer` (tests) hears about every settled burst.
     fn start_observed(
         manifest: &Path,
         settle: Duration,
         events: mpsc::Sender<Event>,
-        observer: Option<mpsc::UnboundedSender<bool>>,
+        observer: Option<mpsc::UnboundedSender<Burst>>,
     ) -> Result<ManifestWatcher, WatchError> {
         let target = target_of(manifest);
         let roots = roots_of(&target);
@@ -87,7 +86,9 @@ impl ManifestWatcher {
             DEBOUNCE,
             Some(DEBOUNCE_TICK),
             move |batch: DebounceEventResult| {
-                let _ = raw_tx.send(batch);
+                if let Some(activity) = Activity::of(batch) {
+                    let _ = raw_tx.send(activity);
+                }
             },
             NoCache,
             Default::default(),
@@ -199,27 +200,63 @@ fn yaml_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// What the debouncer thread hands over.
+enum Activity {
+    /// Something other than a read happened to these paths.
+    Touched(Vec<PathBuf>),
+    Errors(Vec<notify::Error>),
+}
+
+impl Activity {
+    /// Reads are dropped: fingerprinting reads the manifest, and so do the
+    /// runs, which would otherwise wake the watcher again and again.
+    fn of(batch: DebounceEventResult) -> Option<Activity> {
+        match batch {
+            Ok(events) => {
+                let mut touched = events
+                    .into_iter()
+                    .filter(|e| !matches!(e.kind, EventKind::Access(_)))
+                    .peekable();
+                touched.peek()?;
+                Some(Activity::Touched(
+                    touched.flat_map(|e| e.event.paths).collect(),
+                ))
+            }
+            Err(errors) => Some(Activity::Errors(errors)),
+        }
+    }
+}
+
+/// One settled burst of activity, as seen by the test observer.
+#[derive(Debug)]
+#[cfg_attr(not(test), allow(dead_code, reason = "only the tests observe bursts"))]
+struct Burst {
+    paths: Vec<PathBuf>,
+    changed: bool,
+}
+
 struct WatchLoop {
     target: Target,
     watched: Vec<(PathBuf, Option<(u64, u64)>)>,
     debouncer: Arc<Mutex<FsDebouncer>>,
-    raw_rx: mpsc::UnboundedReceiver<DebounceEventResult>,
+    raw_rx: mpsc::UnboundedReceiver<Activity>,
     events: mpsc::Sender<Event>,
     settle: Duration,
     baseline: Fingerprint,
-    observer: Option<mpsc::UnboundedSender<bool>>,
+    observer: Option<mpsc::UnboundedSender<Burst>>,
 }
 
 async fn watch_loop(mut w: WatchLoop) {
     loop {
         // Wait for activity, then for the directory to go quiet.
-        let Some(batch) = w.raw_rx.recv().await else {
+        let Some(activity) = w.raw_rx.recv().await else {
             return;
         };
-        report_errors(batch);
+        let mut paths = Vec::new();
+        take(activity, &mut paths);
         loop {
             match tokio::time::timeout(w.settle, w.raw_rx.recv()).await {
-                Ok(Some(batch)) => report_errors(batch),
+                Ok(Some(activity)) => take(activity, &mut paths),
                 Ok(None) => return,
                 Err(_quiet) => break,
             }
@@ -241,15 +278,18 @@ async fn watch_loop(mut w: WatchLoop) {
             }
         }
         if let Some(observer) = &w.observer {
-            let _ = observer.send(changed);
+            let _ = observer.send(Burst { paths, changed });
         }
     }
 }
 
-fn report_errors(batch: DebounceEventResult) {
-    if let Err(errors) = batch {
-        for e in errors {
-            tracing::warn!("file watch error: {e}");
+fn take(activity: Activity, paths: &mut Vec<PathBuf>) {
+    match activity {
+        Activity::Touched(touched) => paths.extend(touched),
+        Activity::Errors(errors) => {
+            for e in errors {
+                tracing::warn!("file watch error: {e}");
+            }
         }
     }
 }
@@ -288,7 +328,7 @@ mod tests {
     struct Harness {
         _watcher: ManifestWatcher,
         triggers: mpsc::Receiver<Event>,
-        bursts: mpsc::UnboundedReceiver<bool>,
+        bursts: mpsc::UnboundedReceiver<Burst>,
     }
 
     impl Harness {
@@ -303,13 +343,20 @@ mod tests {
             }
         }
 
-        /// The next settled burst changed the manifest, and sent a trigger.
-        async fn expect_change(&mut self) {
-            let changed = tokio::time::timeout(PATIENCE, self.bursts.recv())
+        async fn next_burst(&mut self) -> Burst {
+            tokio::time::timeout(PATIENCE, self.bursts.recv())
                 .await
                 .expect("the watcher reacts within the time limit")
-                .unwrap();
-            assert!(changed, "the burst should count as a manifest change");
+                .unwrap()
+        }
+
+        /// The next settled burst changed the manifest, and sent a trigger.
+        async fn expect_change(&mut self) {
+            let burst = self.next_burst().await;
+            assert!(
+                burst.changed,
+                "should count as a manifest change: {burst:?}"
+            );
             assert!(matches!(
                 self.triggers.try_recv(),
                 Ok(Event::Run(Trigger::ManifestChanged))
@@ -318,13 +365,14 @@ mod tests {
         }
 
         /// The next settled burst left the manifest alone, and sent nothing.
-        async fn expect_no_change(&mut self) {
-            let changed = tokio::time::timeout(PATIENCE, self.bursts.recv())
-                .await
-                .expect("the watcher reacts within the time limit")
-                .unwrap();
-            assert!(!changed, "the burst should not count as a manifest change");
+        async fn expect_no_change(&mut self) -> Burst {
+            let burst = self.next_burst().await;
+            assert!(
+                !burst.changed,
+                "should not count as a manifest change: {burst:?}"
+            );
             assert!(self.triggers.try_recv().is_err(), "no trigger");
+            burst
         }
     }
 
@@ -368,6 +416,25 @@ mod tests {
         h.expect_no_change().await;
         fs::write(&manifest, "version: 1\n").unwrap();
         h.expect_no_change().await;
+    }
+
+    #[tokio::test]
+    async fn reading_the_manifest_is_not_activity() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("scsync.yaml");
+        fs::write(&manifest, "version: 1\n").unwrap();
+        let mut h = Harness::start(&manifest);
+
+        // Each burst makes the watcher read the manifest; if reads counted,
+        // that read would be the next burst, not the write that follows.
+        let marker = dir.path().join("marker");
+        for round in 0..3 {
+            fs::read(&manifest).unwrap();
+            fs::write(&marker, round.to_string()).unwrap();
+            let burst = h.expect_no_change().await;
+            assert!(burst.paths.contains(&marker), "round {round}: {burst:?}");
+            assert!(!burst.paths.contains(&manifest), "round {round}: {burst:?}");
+        }
     }
 
     #[tokio::test]
