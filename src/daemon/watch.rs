@@ -350,13 +350,15 @@ mod tests {
                 .unwrap()
         }
 
-        /// The next settled burst changed the manifest, and sent a trigger.
+        /// A settled burst changed the manifest and sent one trigger. (On a
+        /// slow machine a burst may split; its unchanged part sends nothing.)
         async fn expect_change(&mut self) {
-            let burst = self.next_burst().await;
-            assert!(
-                burst.changed,
-                "should count as a manifest change: {burst:?}"
-            );
+            while !self.next_burst().await.changed {
+                assert!(
+                    self.triggers.try_recv().is_err(),
+                    "no trigger for an unchanged burst"
+                );
+            }
             assert!(matches!(
                 self.triggers.try_recv(),
                 Ok(Event::Run(Trigger::ManifestChanged))
