@@ -23,15 +23,15 @@ const POLL: Duration = Duration::from_millis(100);
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error(
-        "the state database is in use by another scsync process{} (lock file {}); \
-         wait for it to finish, or stop it (a daemon: `systemctl stop scsync`) and try again, \
-         or point --state at another database",
+        "another scsync process{} is using this state database (it holds {}); wait for it \
+         to finish, or stop it (for the daemon: `systemctl stop scsync`) and try again, or \
+         use another --state",
         holder(*pid),
         path.display()
     )]
     Held { pid: Option<u32>, path: PathBuf },
     #[error(
-        "another scsync process{} is refreshing the login tokens (lock file {}) and did not \
+        "another scsync process{} is refreshing the login tokens (it holds {}) and did not \
          finish in time; try again in a moment",
         holder(*pid),
         path.display()

@@ -105,23 +105,37 @@ pub(crate) enum Migrated {
     NotScsync,
 }
 
+/// Why this file must not be touched, if it must not: it is another
+/// program's database, or a newer scsync's. Reads only.
+pub(crate) fn refusal(conn: &Connection) -> rusqlite::Result<Option<Migrated>> {
+    let app_id: i64 = conn.pragma_query_value(None, "application_id", |row| row.get(0))?;
+    let has_tables: bool = conn.query_row("SELECT count(*) > 0 FROM sqlite_schema", [], |row| {
+        row.get(0)
+    })?;
+    // A brand-new file has neither; one of ours has our id.
+    if app_id != APPLICATION_ID && (app_id != 0 || has_tables) {
+        return Ok(Some(Migrated::NotScsync));
+    }
+    let found = user_version(conn)?;
+    if found > latest_version() {
+        return Ok(Some(Migrated::TooNew { found }));
+    }
+    Ok(None)
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
 /// Brings the schema to the latest version in one IMMEDIATE transaction, so
 /// two processes opening a new file at once cannot both run a script, and a
 /// failure part-way leaves the file at its old version.
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Migrated> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let app_id: i64 = tx.pragma_query_value(None, "application_id", |row| row.get(0))?;
-    let has_tables: bool = tx.query_row("SELECT count(*) > 0 FROM sqlite_schema", [], |row| {
-        row.get(0)
-    })?;
-    // A brand-new file has neither; one of ours has our id.
-    if app_id != APPLICATION_ID && (app_id != 0 || has_tables) {
-        return Ok(Migrated::NotScsync);
+    if let Some(refused) = refusal(&tx)? {
+        return Ok(refused);
     }
-    let found: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    if found > latest_version() {
-        return Ok(Migrated::TooNew { found });
-    }
+    let found = user_version(&tx)?;
     if found == latest_version() {
         return Ok(Migrated::UpTo { from: found });
     }
@@ -193,6 +207,22 @@ mod tests {
             )
             .unwrap();
         assert_eq!(tokens_exists, 0, "the partial script must be rolled back");
+    }
+
+    #[test]
+    fn a_newer_schema_is_reported_and_not_touched() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let future = latest_version() + 3;
+        conn.pragma_update(None, "user_version", future).unwrap();
+        assert_eq!(
+            migrate(&mut conn).unwrap(),
+            Migrated::TooNew { found: future }
+        );
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, future);
     }
 
     #[test]

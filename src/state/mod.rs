@@ -328,6 +328,13 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        let supported = migrations::latest_version();
+        // Refuse before switching to WAL, which would rewrite the header of
+        // a file that is not ours to change. (`migrate` checks again inside
+        // its transaction.)
+        if let Some(refused) = migrations::refusal(&conn).map_err(open_err)? {
+            return Err(Store::refused(path, refused, supported));
+        }
         // WAL lets `status` and `plan` read while a daemon writes.
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
@@ -347,31 +354,31 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
 
-        let supported = migrations::latest_version();
         let migrate_err = |source| StateError::Migrate {
             path: path.to_owned(),
             supported,
             source,
         };
         match migrations::migrate(&mut conn).map_err(migrate_err)? {
-            Migrated::UpTo { .. } => {}
-            Migrated::TooNew { found } => {
-                return Err(StateError::TooNew {
-                    path: path.to_owned(),
-                    found,
-                    supported,
-                });
-            }
-            Migrated::NotScsync => {
-                return Err(StateError::NotScsync {
-                    path: path.to_owned(),
-                });
-            }
+            Migrated::UpTo { .. } => Ok(Store {
+                path: path.to_owned(),
+                conn: Mutex::new(conn),
+            }),
+            refused => Err(Store::refused(path, refused, supported)),
         }
-        Ok(Store {
-            path: path.to_owned(),
-            conn: Mutex::new(conn),
-        })
+    }
+
+    fn refused(path: &Path, why: Migrated, supported: i64) -> StateError {
+        match why {
+            Migrated::TooNew { found } => StateError::TooNew {
+                path: path.to_owned(),
+                found,
+                supported,
+            },
+            Migrated::NotScsync | Migrated::UpTo { .. } => StateError::NotScsync {
+                path: path.to_owned(),
+            },
+        }
     }
 
     pub fn path(&self) -> &Path {

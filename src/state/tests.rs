@@ -120,6 +120,15 @@ fn files_that_are_not_scsync_databases_are_refused() {
         .unwrap();
     let err = Store::open(&other).unwrap_err();
     assert!(matches!(err, StateError::NotScsync { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("not an scsync state database"),
+        "{err}"
+    );
+    let journal: String = Connection::open(&other)
+        .unwrap()
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(journal, "delete", "a foreign file is not switched to WAL");
 
     let text = dir.path().join("scsync.yaml");
     std::fs::write(&text, "version: 1\nplaylists: []\n".repeat(20)).unwrap();
