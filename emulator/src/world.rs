@@ -1,0 +1,1048 @@
+//! The in-memory world: users, tracks, playlists, followings, likes, apps
+//! and limits, loaded from and dumped to a [`Seed`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use rand::Rng;
+use serde_json::{Map, Value};
+
+use crate::schema::{self, Kind, Rule};
+use crate::seed::{Limits, Seed, SeedApp, SeedError, SeedLikes, SeedPlaylist, SeedTrack, SeedUser};
+
+/// New ids start above 2^31: the service's ids are that large, and a client
+/// that squeezes them into 32 bits should fail here, not in production.
+const FIRST_NEW_ID: u64 = (1 << 31) + 1;
+
+/// Timestamp format of every body (`2019/01/15 15:40:49 +0000`).
+pub const TIME_FORMAT: &str = "%Y/%m/%d %H:%M:%S %z";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sharing {
+    Public,
+    Private,
+}
+
+impl Sharing {
+    pub fn parse(s: &str) -> Option<Sharing> {
+        match s {
+            "public" => Some(Sharing::Public),
+            "private" => Some(Sharing::Private),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sharing::Public => "public",
+            Sharing::Private => "private",
+        }
+    }
+}
+
+/// The caller's level of access to a track (`Track#access`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    Playable,
+    Preview,
+    Blocked,
+}
+
+impl Access {
+    pub fn parse(s: &str) -> Option<Access> {
+        match s {
+            "playable" => Some(Access::Playable),
+            "preview" => Some(Access::Preview),
+            "blocked" => Some(Access::Blocked),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Playable => "playable",
+            Access::Preview => "preview",
+            Access::Blocked => "blocked",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct App {
+    pub client_id: String,
+    pub client_secret: String,
+    pub redirect_uris: Vec<String>,
+    pub public: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: u64,
+    pub permalink: String,
+    pub username: String,
+    pub created_at: DateTime<Utc>,
+    pub fields: Map<String, Value>,
+}
+
+/// What was uploaded as `track[asset_data]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Asset {
+    pub sha256: String,
+    pub size: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Track {
+    pub id: u64,
+    pub user_id: u64,
+    pub title: String,
+    pub permalink: String,
+    pub sharing: Sharing,
+    pub access: Access,
+    pub created_at: DateTime<Utc>,
+    pub last_modified: DateTime<Utc>,
+    pub secret_token: String,
+    /// Other spec fields as stored (genre, tag_list, duration, ...).
+    pub fields: Map<String, Value>,
+    pub asset: Option<Asset>,
+    pub artwork_sha256: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Playlist {
+    pub id: u64,
+    pub user_id: u64,
+    pub title: String,
+    pub permalink: String,
+    pub sharing: Sharing,
+    pub set_type: String,
+    /// Track ids in playlist order (duplicates allowed, as on the service).
+    pub tracks: Vec<u64>,
+    pub created_at: DateTime<Utc>,
+    pub last_modified: DateTime<Utc>,
+    pub secret_token: String,
+    pub fields: Map<String, Value>,
+    pub artwork_sha256: Option<String>,
+}
+
+/// A set that remembers insertion order (followings and likes are listed
+/// newest first).
+#[derive(Clone, Debug, Default)]
+pub struct OrderedSet {
+    /// Oldest first, so that adding is a push.
+    order: Vec<u64>,
+    members: HashSet<u64>,
+}
+
+impl OrderedSet {
+    /// Builds from a newest-first list, dropping repeats.
+    fn from_newest_first(ids: &[u64]) -> OrderedSet {
+        let mut set = OrderedSet::default();
+        for id in ids.iter().rev() {
+            set.insert(*id);
+        }
+        set
+    }
+
+    /// Adds `id` as the newest member; false if it was already there.
+    pub fn insert(&mut self, id: u64) -> bool {
+        if self.members.insert(id) {
+            self.order.push(id);
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn remove(&mut self, id: u64) -> bool {
+        if self.members.remove(&id) {
+            self.order.retain(|x| *x != id);
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn contains(&self, id: u64) -> bool {
+        self.members.contains(&id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// The `i`-th member counting from the newest.
+    pub fn newest(&self, i: usize) -> Option<u64> {
+        let len = self.order.len();
+        (i < len).then(|| self.order[len - 1 - i])
+    }
+
+    pub fn newest_first(&self) -> impl Iterator<Item = u64> + '_ {
+        self.order.iter().rev().copied()
+    }
+}
+
+/// Derived counts, recomputed lazily after a change.
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub users: HashMap<u64, UserCounts>,
+    pub track_likers: HashMap<u64, u64>,
+    pub playlist_likers: HashMap<u64, u64>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UserCounts {
+    pub followers: u64,
+    pub followings: u64,
+    pub public_tracks: u64,
+    pub private_tracks: u64,
+    pub public_playlists: u64,
+    pub private_playlists: u64,
+    pub liked_tracks: u64,
+    pub liked_playlists: u64,
+    /// Likes of public tracks and playlists (the service counts both).
+    pub public_favorites: u64,
+    pub upload_seconds: u64,
+}
+
+#[derive(Debug)]
+pub struct World {
+    pub apps: Vec<App>,
+    pub me: Option<u64>,
+    pub users: BTreeMap<u64, User>,
+    pub tracks: BTreeMap<u64, Track>,
+    pub playlists: BTreeMap<u64, Playlist>,
+    pub followings: HashMap<u64, OrderedSet>,
+    pub track_likes: HashMap<u64, OrderedSet>,
+    pub playlist_likes: HashMap<u64, OrderedSet>,
+    pub limits: Limits,
+    pub token_ttl_s: u64,
+    counts: Counts,
+    counts_stale: bool,
+    next_id: u64,
+}
+
+/// Why a follow was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FollowRefusal {
+    NoSuchUser,
+    Yourself,
+    AtLimit(usize),
+}
+
+pub fn now() -> DateTime<Utc> {
+    let now = Utc::now();
+    // Bodies carry whole seconds; keep the stored value equal to them.
+    Utc.timestamp_opt(now.timestamp(), 0)
+        .single()
+        .unwrap_or(now)
+}
+
+pub fn format_time(t: &DateTime<Utc>) -> String {
+    t.format(TIME_FORMAT).to_string()
+}
+
+/// Parses the service's timestamp format, or RFC 3339.
+pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_str(s, TIME_FORMAT) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+/// Seeded items without a timestamp get one a minute apart from this, in
+/// seed order, so that listings sorted by date are deterministic.
+fn seed_epoch(index: usize) -> DateTime<Utc> {
+    let base = Utc
+        .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
+    base + chrono::Duration::minutes(index as i64)
+}
+
+/// A URL-safe name from a title: lowercase ASCII letters and digits, runs of
+/// anything else folded into one dash.
+pub fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    while out.ends_with('-') {
+        out.pop();
+    }
+    out
+}
+
+pub fn new_secret_token() -> String {
+    let mut rng = rand::rng();
+    let chars: String = (0..5)
+        .map(|_| {
+            let n: u8 = rng.random_range(0..36);
+            if n < 10 {
+                (b'0' + n) as char
+            } else {
+                (b'a' + n - 10) as char
+            }
+        })
+        .collect();
+    format!("s-{chars}{}", rng.random_range(100_000u32..1_000_000))
+}
+
+fn check_fields(
+    what: &str,
+    fields: &mut Map<String, Value>,
+    rule: fn(&str) -> Option<Rule>,
+) -> Result<(), SeedError> {
+    let mut derived = Vec::new();
+    for (name, value) in fields.iter() {
+        match rule(name) {
+            Some(Rule::Stored(kind)) => {
+                if !kind.admits(value) {
+                    return Err(SeedError::Invalid(format!(
+                        "{what}: field `{name}` must be {} or null",
+                        kind.name()
+                    )));
+                }
+            }
+            Some(Rule::Derived) => derived.push(name.clone()),
+            None => {
+                return Err(SeedError::Invalid(format!(
+                    "{what}: unknown field `{name}` (not in the spec's schema)"
+                )));
+            }
+        }
+    }
+    for name in derived {
+        fields.remove(&name);
+    }
+    Ok(())
+}
+
+fn parse_seed_time(what: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, SeedError> {
+    match value {
+        None => Ok(None),
+        Some(s) => parse_time(s).map(Some).ok_or_else(|| {
+            SeedError::Invalid(format!(
+                "{what}: `{s}` is not a time like `2024/01/31 12:00:00 +0000`"
+            ))
+        }),
+    }
+}
+
+fn parse_user_key(what: &str, key: &str) -> Result<u64, SeedError> {
+    key.trim()
+        .parse()
+        .map_err(|_| SeedError::Invalid(format!("{what}: key `{key}` is not a user id")))
+}
+
+impl World {
+    /// Builds a world from a seed, checking that it is consistent.
+    pub fn from_seed(seed: Seed) -> Result<World, SeedError> {
+        let mut world = World {
+            apps: Vec::new(),
+            me: seed.me,
+            users: BTreeMap::new(),
+            tracks: BTreeMap::new(),
+            playlists: BTreeMap::new(),
+            followings: HashMap::new(),
+            track_likes: HashMap::new(),
+            playlist_likes: HashMap::new(),
+            limits: seed.limits,
+            token_ttl_s: seed.token_ttl_s,
+            counts: Counts::default(),
+            counts_stale: true,
+            next_id: FIRST_NEW_ID,
+        };
+        let mut max_id = 0u64;
+
+        for app in seed.apps {
+            if app.client_id.is_empty() {
+                return Err(SeedError::Invalid("an app has an empty client_id".into()));
+            }
+            if world.apps.iter().any(|a| a.client_id == app.client_id) {
+                return Err(SeedError::Invalid(format!(
+                    "app `{}` is listed twice",
+                    app.client_id
+                )));
+            }
+            world.apps.push(App {
+                client_id: app.client_id,
+                client_secret: app.client_secret,
+                redirect_uris: app.redirect_uris,
+                public: app.public,
+            });
+        }
+
+        let mut permalinks = HashSet::new();
+        for (index, mut u) in seed.users.into_iter().enumerate() {
+            let what = format!("user {}", u.id);
+            if world.users.contains_key(&u.id) {
+                return Err(SeedError::Invalid(format!("{what} is listed twice")));
+            }
+            check_fields(&what, &mut u.fields, schema::user_field)?;
+            let permalink = match u.permalink {
+                Some(p) if !p.is_empty() => p,
+                _ => {
+                    let s = slug(u.username.as_deref().unwrap_or(""));
+                    if s.is_empty() {
+                        format!("user-{}", u.id)
+                    } else {
+                        s
+                    }
+                }
+            };
+            if !permalinks.insert(permalink.to_ascii_lowercase()) {
+                return Err(SeedError::Invalid(format!(
+                    "{what}: permalink `{permalink}` is taken by another user"
+                )));
+            }
+            let created_at = parse_seed_time(&what, u.created_at.as_deref())?
+                .unwrap_or_else(|| seed_epoch(index));
+            max_id = max_id.max(u.id);
+            world.users.insert(
+                u.id,
+                User {
+                    id: u.id,
+                    username: u.username.unwrap_or_else(|| permalink.clone()),
+                    permalink,
+                    created_at,
+                    fields: u.fields,
+                },
+            );
+        }
+
+        if let Some(me) = world.me
+            && !world.users.contains_key(&me)
+        {
+            return Err(SeedError::Invalid(format!(
+                "`me` is {me}, but there is no user {me}"
+            )));
+        }
+
+        for (index, mut t) in seed.tracks.into_iter().enumerate() {
+            let what = format!("track {}", t.id);
+            if world.tracks.contains_key(&t.id) {
+                return Err(SeedError::Invalid(format!("{what} is listed twice")));
+            }
+            if !world.users.contains_key(&t.user_id) {
+                return Err(SeedError::Invalid(format!(
+                    "{what}: its user_id {} is not a seeded user",
+                    t.user_id
+                )));
+            }
+            check_fields(&what, &mut t.fields, schema::track_field)?;
+            let sharing = parse_sharing(&what, t.sharing.as_deref())?;
+            let access = match t.access.as_deref() {
+                None => Access::Playable,
+                Some(a) => Access::parse(a).ok_or_else(|| {
+                    SeedError::Invalid(format!(
+                        "{what}: access `{a}` is not playable, preview or blocked"
+                    ))
+                })?,
+            };
+            let created_at = parse_seed_time(&what, t.created_at.as_deref())?
+                .unwrap_or_else(|| seed_epoch(index));
+            let last_modified =
+                parse_seed_time(&what, t.last_modified.as_deref())?.unwrap_or(created_at);
+            let permalink = match t.permalink.take() {
+                Some(p) if !p.is_empty() => {
+                    if world.track_permalink_taken(t.user_id, &p, None) {
+                        return Err(SeedError::Invalid(format!(
+                            "{what}: its user already has a track with permalink `{p}`"
+                        )));
+                    }
+                    p
+                }
+                _ => world.free_track_permalink(t.user_id, &t.title, None),
+            };
+            let asset = match (t.asset_sha256, t.asset_size) {
+                (Some(sha256), size) => Some(Asset {
+                    sha256,
+                    size: size.unwrap_or(0),
+                }),
+                (None, _) => None,
+            };
+            max_id = max_id.max(t.id);
+            world.tracks.insert(
+                t.id,
+                Track {
+                    id: t.id,
+                    user_id: t.user_id,
+                    title: t.title,
+                    permalink,
+                    sharing,
+                    access,
+                    created_at,
+                    last_modified,
+                    secret_token: t.secret_token.unwrap_or_else(new_secret_token),
+                    fields: t.fields,
+                    asset,
+                    artwork_sha256: t.artwork_sha256,
+                },
+            );
+        }
+
+        for (index, mut p) in seed.playlists.into_iter().enumerate() {
+            let what = format!("playlist {}", p.id);
+            if world.playlists.contains_key(&p.id) {
+                return Err(SeedError::Invalid(format!("{what} is listed twice")));
+            }
+            if !world.users.contains_key(&p.user_id) {
+                return Err(SeedError::Invalid(format!(
+                    "{what}: its user_id {} is not a seeded user",
+                    p.user_id
+                )));
+            }
+            check_fields(&what, &mut p.fields, schema::playlist_field)?;
+            if let Some(missing) = p.tracks.iter().find(|id| !world.tracks.contains_key(id)) {
+                return Err(SeedError::Invalid(format!(
+                    "{what}: track {missing} is not a seeded track"
+                )));
+            }
+            let sharing = parse_sharing(&what, p.sharing.as_deref())?;
+            let set_type = p.set_type.unwrap_or_else(|| "playlist".to_string());
+            let created_at = parse_seed_time(&what, p.created_at.as_deref())?
+                .unwrap_or_else(|| seed_epoch(index));
+            let last_modified =
+                parse_seed_time(&what, p.last_modified.as_deref())?.unwrap_or(created_at);
+            let permalink = match p.permalink.take() {
+                Some(x) if !x.is_empty() => {
+                    if world.playlist_permalink_taken(p.user_id, &x, None) {
+                        return Err(SeedError::Invalid(format!(
+                            "{what}: its user already has a playlist with permalink `{x}`"
+                        )));
+                    }
+                    x
+                }
+                _ => world.free_playlist_permalink(p.user_id, &p.title, None),
+            };
+            max_id = max_id.max(p.id);
+            world.playlists.insert(
+                p.id,
+                Playlist {
+                    id: p.id,
+                    user_id: p.user_id,
+                    title: p.title,
+                    permalink,
+                    sharing,
+                    set_type,
+                    tracks: p.tracks,
+                    created_at,
+                    last_modified,
+                    secret_token: p.secret_token.unwrap_or_else(new_secret_token),
+                    fields: p.fields,
+                    artwork_sha256: p.artwork_sha256,
+                },
+            );
+        }
+
+        for (key, followed) in &seed.followings {
+            let what = format!("followings of `{key}`");
+            let user = parse_user_key(&what, key)?;
+            if !world.users.contains_key(&user) {
+                return Err(SeedError::Invalid(format!("{what}: no such user")));
+            }
+            if let Some(bad) = followed.iter().find(|id| !world.users.contains_key(id)) {
+                return Err(SeedError::Invalid(format!(
+                    "{what}: user {bad} is not seeded"
+                )));
+            }
+            if followed.contains(&user) {
+                return Err(SeedError::Invalid(format!(
+                    "{what}: a user cannot follow themselves"
+                )));
+            }
+            world
+                .followings
+                .insert(user, OrderedSet::from_newest_first(followed));
+        }
+
+        for (key, likes) in &seed.likes {
+            let what = format!("likes of `{key}`");
+            let user = parse_user_key(&what, key)?;
+            if !world.users.contains_key(&user) {
+                return Err(SeedError::Invalid(format!("{what}: no such user")));
+            }
+            if let Some(bad) = likes
+                .tracks
+                .iter()
+                .find(|id| !world.tracks.contains_key(id))
+            {
+                return Err(SeedError::Invalid(format!(
+                    "{what}: track {bad} is not seeded"
+                )));
+            }
+            if let Some(bad) = likes
+                .playlists
+                .iter()
+                .find(|id| !world.playlists.contains_key(id))
+            {
+                return Err(SeedError::Invalid(format!(
+                    "{what}: playlist {bad} is not seeded"
+                )));
+            }
+            world
+                .track_likes
+                .insert(user, OrderedSet::from_newest_first(&likes.tracks));
+            world
+                .playlist_likes
+                .insert(user, OrderedSet::from_newest_first(&likes.playlists));
+        }
+
+        world.next_id = world.next_id.max(max_id.saturating_add(1));
+        Ok(world)
+    }
+
+    /// Dumps the world in the seed's shape.
+    pub fn to_seed(&self) -> Seed {
+        let mut followings = BTreeMap::new();
+        for (user, set) in &self.followings {
+            if set.len() > 0 {
+                followings.insert(user.to_string(), set.newest_first().collect());
+            }
+        }
+        let mut likes: BTreeMap<String, SeedLikes> = BTreeMap::new();
+        for (user, set) in &self.track_likes {
+            if set.len() > 0 {
+                likes.entry(user.to_string()).or_default().tracks = set.newest_first().collect();
+            }
+        }
+        for (user, set) in &self.playlist_likes {
+            if set.len() > 0 {
+                likes.entry(user.to_string()).or_default().playlists = set.newest_first().collect();
+            }
+        }
+        Seed {
+            apps: self
+                .apps
+                .iter()
+                .map(|a| SeedApp {
+                    client_id: a.client_id.clone(),
+                    client_secret: a.client_secret.clone(),
+                    redirect_uris: a.redirect_uris.clone(),
+                    public: a.public,
+                })
+                .collect(),
+            me: self.me,
+            users: self
+                .users
+                .values()
+                .map(|u| SeedUser {
+                    id: u.id,
+                    permalink: Some(u.permalink.clone()),
+                    username: Some(u.username.clone()),
+                    created_at: Some(format_time(&u.created_at)),
+                    fields: u.fields.clone(),
+                })
+                .collect(),
+            tracks: self
+                .tracks
+                .values()
+                .map(|t| SeedTrack {
+                    id: t.id,
+                    user_id: t.user_id,
+                    title: t.title.clone(),
+                    permalink: Some(t.permalink.clone()),
+                    sharing: Some(t.sharing.as_str().to_string()),
+                    access: Some(t.access.as_str().to_string()),
+                    created_at: Some(format_time(&t.created_at)),
+                    last_modified: Some(format_time(&t.last_modified)),
+                    secret_token: Some(t.secret_token.clone()),
+                    asset_sha256: t.asset.as_ref().map(|a| a.sha256.clone()),
+                    asset_size: t.asset.as_ref().map(|a| a.size),
+                    artwork_sha256: t.artwork_sha256.clone(),
+                    fields: t.fields.clone(),
+                })
+                .collect(),
+            playlists: self
+                .playlists
+                .values()
+                .map(|p| SeedPlaylist {
+                    id: p.id,
+                    user_id: p.user_id,
+                    title: p.title.clone(),
+                    permalink: Some(p.permalink.clone()),
+                    sharing: Some(p.sharing.as_str().to_string()),
+                    set_type: Some(p.set_type.clone()),
+                    tracks: p.tracks.clone(),
+                    created_at: Some(format_time(&p.created_at)),
+                    last_modified: Some(format_time(&p.last_modified)),
+                    secret_token: Some(p.secret_token.clone()),
+                    artwork_sha256: p.artwork_sha256.clone(),
+                    fields: p.fields.clone(),
+                })
+                .collect(),
+            followings,
+            likes,
+            limits: self.limits.clone(),
+            token_ttl_s: self.token_ttl_s,
+        }
+    }
+
+    pub fn app(&self, client_id: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.client_id == client_id)
+    }
+
+    pub fn allocate_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn track_permalink_taken(&self, user: u64, permalink: &str, except: Option<u64>) -> bool {
+        self.tracks.values().any(|t| {
+            t.user_id == user && Some(t.id) != except && t.permalink.eq_ignore_ascii_case(permalink)
+        })
+    }
+
+    fn playlist_permalink_taken(&self, user: u64, permalink: &str, except: Option<u64>) -> bool {
+        self.playlists.values().any(|p| {
+            p.user_id == user && Some(p.id) != except && p.permalink.eq_ignore_ascii_case(permalink)
+        })
+    }
+
+    /// A permalink for a new track of `user` from its title, made unique
+    /// with a numeric suffix as the service does.
+    pub fn free_track_permalink(&self, user: u64, title: &str, except: Option<u64>) -> String {
+        let base = match slug(title) {
+            s if s.is_empty() => "track".to_string(),
+            s => s,
+        };
+        let mut candidate = base.clone();
+        let mut n = 1;
+        while self.track_permalink_taken(user, &candidate, except) {
+            candidate = format!("{base}-{n}");
+            n += 1;
+        }
+        candidate
+    }
+
+    pub fn free_playlist_permalink(&self, user: u64, title: &str, except: Option<u64>) -> String {
+        let base = match slug(title) {
+            s if s.is_empty() => "set".to_string(),
+            s => s,
+        };
+        let mut candidate = base.clone();
+        let mut n = 1;
+        while self.playlist_permalink_taken(user, &candidate, except) {
+            candidate = format!("{base}-{n}");
+            n += 1;
+        }
+        candidate
+    }
+
+    /// Checks a permalink a client asked for; false when the user already
+    /// uses it for another item of the same kind.
+    pub fn track_permalink_free(&self, user: u64, permalink: &str, track: Option<u64>) -> bool {
+        !self.track_permalink_taken(user, permalink, track)
+    }
+
+    pub fn playlist_permalink_free(
+        &self,
+        user: u64,
+        permalink: &str,
+        playlist: Option<u64>,
+    ) -> bool {
+        !self.playlist_permalink_taken(user, permalink, playlist)
+    }
+
+    /// Call after any change that can move a count.
+    pub fn touch(&mut self) {
+        self.counts_stale = true;
+    }
+
+    /// The counts, recomputed if something changed since the last call.
+    pub fn refresh_counts(&mut self) {
+        if !self.counts_stale {
+            return;
+        }
+        let mut counts = Counts::default();
+        for t in self.tracks.values() {
+            let c = counts.users.entry(t.user_id).or_default();
+            match t.sharing {
+                Sharing::Public => c.public_tracks += 1,
+                Sharing::Private => c.private_tracks += 1,
+            }
+            let ms = t
+                .fields
+                .get("duration")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            c.upload_seconds += ms / 1000;
+        }
+        for p in self.playlists.values() {
+            let c = counts.users.entry(p.user_id).or_default();
+            match p.sharing {
+                Sharing::Public => c.public_playlists += 1,
+                Sharing::Private => c.private_playlists += 1,
+            }
+        }
+        for (user, set) in &self.followings {
+            counts.users.entry(*user).or_default().followings = set.len() as u64;
+            for followed in set.newest_first() {
+                counts.users.entry(followed).or_default().followers += 1;
+            }
+        }
+        for (user, set) in &self.track_likes {
+            let mut public = 0;
+            for id in set.newest_first() {
+                *counts.track_likers.entry(id).or_default() += 1;
+                if self
+                    .tracks
+                    .get(&id)
+                    .is_some_and(|t| t.sharing == Sharing::Public)
+                {
+                    public += 1;
+                }
+            }
+            let c = counts.users.entry(*user).or_default();
+            c.liked_tracks = set.len() as u64;
+            c.public_favorites += public;
+        }
+        for (user, set) in &self.playlist_likes {
+            let mut public = 0;
+            for id in set.newest_first() {
+                *counts.playlist_likers.entry(id).or_default() += 1;
+                if self
+                    .playlists
+                    .get(&id)
+                    .is_some_and(|p| p.sharing == Sharing::Public)
+                {
+                    public += 1;
+                }
+            }
+            let c = counts.users.entry(*user).or_default();
+            c.liked_playlists = set.len() as u64;
+            c.public_favorites += public;
+        }
+        self.counts = counts;
+        self.counts_stale = false;
+    }
+
+    pub fn user_counts(&self, user: u64) -> UserCounts {
+        self.counts.users.get(&user).copied().unwrap_or_default()
+    }
+
+    pub fn track_likers(&self, track: u64) -> u64 {
+        self.counts.track_likers.get(&track).copied().unwrap_or(0)
+    }
+
+    pub fn playlist_likers(&self, playlist: u64) -> u64 {
+        self.counts
+            .playlist_likers
+            .get(&playlist)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Whether `viewer` may see a track: its owner always, others only when
+    /// it is public.
+    pub fn track_visible(&self, track: &Track, viewer: Option<u64>) -> bool {
+        track.sharing == Sharing::Public || viewer == Some(track.user_id)
+    }
+
+    pub fn playlist_visible(&self, playlist: &Playlist, viewer: Option<u64>) -> bool {
+        playlist.sharing == Sharing::Public || viewer == Some(playlist.user_id)
+    }
+
+    /// Removes a track everywhere: its playlists and everyone's likes.
+    pub fn delete_track(&mut self, id: u64) -> Option<Track> {
+        let track = self.tracks.remove(&id)?;
+        for p in self.playlists.values_mut() {
+            p.tracks.retain(|t| *t != id);
+        }
+        for set in self.track_likes.values_mut() {
+            set.remove(id);
+        }
+        self.touch();
+        Some(track)
+    }
+
+    pub fn delete_playlist(&mut self, id: u64) -> Option<Playlist> {
+        let playlist = self.playlists.remove(&id)?;
+        for set in self.playlist_likes.values_mut() {
+            set.remove(id);
+        }
+        self.touch();
+        Some(playlist)
+    }
+
+    /// `user` follows `target`; Ok(true) when the follow is new.
+    pub fn follow(&mut self, user: u64, target: u64) -> Result<bool, FollowRefusal> {
+        if !self.users.contains_key(&target) {
+            return Err(FollowRefusal::NoSuchUser);
+        }
+        if user == target {
+            return Err(FollowRefusal::Yourself);
+        }
+        let max = self.limits.max_followings;
+        let set = self.followings.entry(user).or_default();
+        if set.contains(target) {
+            return Ok(false);
+        }
+        if set.len() >= max {
+            return Err(FollowRefusal::AtLimit(max));
+        }
+        set.insert(target);
+        self.touch();
+        Ok(true)
+    }
+
+    pub fn unfollow(&mut self, user: u64, target: u64) -> bool {
+        let removed = self
+            .followings
+            .get_mut(&user)
+            .is_some_and(|set| set.remove(target));
+        self.touch();
+        removed
+    }
+
+    pub fn like_track(&mut self, user: u64, track: u64) -> bool {
+        let added = self.track_likes.entry(user).or_default().insert(track);
+        self.touch();
+        added
+    }
+
+    pub fn unlike_track(&mut self, user: u64, track: u64) -> bool {
+        let removed = self
+            .track_likes
+            .get_mut(&user)
+            .is_some_and(|set| set.remove(track));
+        self.touch();
+        removed
+    }
+
+    pub fn like_playlist(&mut self, user: u64, playlist: u64) -> bool {
+        let added = self
+            .playlist_likes
+            .entry(user)
+            .or_default()
+            .insert(playlist);
+        self.touch();
+        added
+    }
+
+    pub fn unlike_playlist(&mut self, user: u64, playlist: u64) -> bool {
+        let removed = self
+            .playlist_likes
+            .get_mut(&user)
+            .is_some_and(|set| set.remove(playlist));
+        self.touch();
+        removed
+    }
+
+    pub fn user_by_permalink(&self, permalink: &str) -> Option<&User> {
+        self.users
+            .values()
+            .find(|u| u.permalink.eq_ignore_ascii_case(permalink))
+    }
+
+    /// The user's tracks, newest upload first.
+    pub fn tracks_of(&self, user: u64) -> Vec<u64> {
+        let mut tracks: Vec<&Track> = self.tracks.values().filter(|t| t.user_id == user).collect();
+        tracks.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        tracks.into_iter().map(|t| t.id).collect()
+    }
+
+    /// The user's playlists, newest first.
+    pub fn playlists_of(&self, user: u64) -> Vec<u64> {
+        let mut playlists: Vec<&Playlist> = self
+            .playlists
+            .values()
+            .filter(|p| p.user_id == user)
+            .collect();
+        playlists.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        playlists.into_iter().map(|p| p.id).collect()
+    }
+}
+
+fn parse_sharing(what: &str, value: Option<&str>) -> Result<Sharing, SeedError> {
+    match value {
+        None => Ok(Sharing::Public),
+        Some(s) => Sharing::parse(s).ok_or_else(|| {
+            SeedError::Invalid(format!("{what}: sharing `{s}` is not public or private"))
+        }),
+    }
+}
+
+/// Checks a kind for a field a client wrote (used by the write routes).
+pub fn kind_of(table: &[(&str, Kind)], name: &str) -> Option<Kind> {
+    table.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slug_folds_punctuation_and_case() {
+        assert_eq!(slug("Night Drive (Remaster)!"), "night-drive-remaster");
+        assert_eq!(slug("  ..."), "");
+        assert_eq!(slug("Ünïcode Song"), "n-code-song");
+    }
+
+    #[test]
+    fn times_round_trip_in_the_service_format() {
+        let t = parse_time("2019/01/15 15:40:49 +0000").expect("service format parses");
+        assert_eq!(format_time(&t), "2019/01/15 15:40:49 +0000");
+        let t = parse_time("2019-01-15T16:40:49+01:00").expect("rfc3339 parses");
+        assert_eq!(format_time(&t), "2019/01/15 15:40:49 +0000");
+        assert!(parse_time("yesterday").is_none());
+    }
+
+    #[test]
+    fn ordered_set_lists_newest_first() {
+        let mut set = OrderedSet::from_newest_first(&[3, 2, 1]);
+        assert!(set.insert(4));
+        assert!(!set.insert(2));
+        assert_eq!(set.newest_first().collect::<Vec<_>>(), vec![4, 3, 2, 1]);
+        assert_eq!(set.newest(0), Some(4));
+        assert_eq!(set.newest(3), Some(1));
+        assert_eq!(set.newest(4), None);
+        assert!(set.remove(3));
+        assert_eq!(set.newest_first().collect::<Vec<_>>(), vec![4, 2, 1]);
+    }
+
+    #[test]
+    fn demo_seed_builds() {
+        let world = World::from_seed(Seed::demo()).expect("demo seed is consistent");
+        assert_eq!(world.me, Some(1));
+        assert!(world.tracks.len() >= 3);
+    }
+
+    #[test]
+    fn seed_errors_name_the_item() {
+        let seed = Seed::from_text(
+            r#"{"users":[{"id":1,"permalink":"a"}],"tracks":[{"id":5,"user_id":9,"title":"x"}]}"#,
+        )
+        .expect("parses");
+        let err = World::from_seed(seed).expect_err("user 9 is missing");
+        assert!(err.to_string().contains("track 5"), "{err}");
+
+        let seed = Seed::from_text(
+            "users: [{id: 1, permalink: a}]\ntracks: [{id: 5, user_id: 1, title: x, colour: red}]\n",
+        )
+        .expect("parses");
+        let err = World::from_seed(seed).expect_err("unknown field");
+        assert!(err.to_string().contains("`colour`"), "{err}");
+    }
+
+    #[test]
+    fn yaml_accepts_numeric_user_keys() {
+        let seed = Seed::from_text(
+            "users: [{id: 1, permalink: a}, {id: 2, permalink: b}]\nfollowings: {1: [2]}\n",
+        )
+        .expect("parses");
+        let world = World::from_seed(seed).expect("consistent");
+        assert!(world.followings[&1].contains(2));
+    }
+}
