@@ -56,6 +56,8 @@ async fn main() -> ExitCode {
         (None, true) => Seed::demo(),
         (None, false) => Seed::default(),
     };
+    // Before the URL is printed: a caller may signal as soon as it reads it.
+    let stop = Stop::install();
     let options = Options {
         latency_ms: cli.latency_ms,
     };
@@ -74,28 +76,49 @@ async fn main() -> ExitCode {
         eprintln!("sc-emulator: cannot write the base URL to stdout");
     }
     tracing::info!(base_url = %emulator.base_url(), "serving");
-    wait_for_signal().await;
+    stop.wait().await;
+    tracing::info!("signal received; stopping");
     emulator.shutdown().await;
     ExitCode::SUCCESS
 }
 
-#[cfg(unix)]
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
+/// SIGTERM or SIGINT, listened for from creation on, so that a signal sent
+/// as soon as the base URL is printed is not missed.
+struct Stop {
+    #[cfg(unix)]
+    signals: Vec<tokio::signal::unix::Signal>,
 }
 
-#[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+impl Stop {
+    fn install() -> Stop {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = [SignalKind::terminate(), SignalKind::interrupt()]
+                .into_iter()
+                .filter_map(|kind| signal(kind).ok())
+                .collect();
+            Stop { signals }
+        }
+        #[cfg(not(unix))]
+        Stop {}
+    }
+
+    #[cfg(unix)]
+    async fn wait(mut self) {
+        if self.signals.is_empty() {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+        let waits = self
+            .signals
+            .iter_mut()
+            .map(|s| Box::pin(async move { s.recv().await }));
+        futures_util::future::select_all(waits).await;
+    }
+
+    #[cfg(not(unix))]
+    async fn wait(self) {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

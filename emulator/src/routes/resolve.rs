@@ -34,10 +34,16 @@ fn locate(world: &World, viewer: Option<u64>, url: &str) -> Option<String> {
                 .playlists
                 .values()
                 .find(|p| p.user_id == owner.id && p.permalink.eq_ignore_ascii_case(permalink))
-                .filter(|p| {
-                    world.playlist_visible(p, viewer) || secret == Some(p.secret_token.as_str())
+                .and_then(|p| {
+                    let path = format!("/playlists/{}", playlist_urn(p.id));
+                    if world.playlist_visible(p, viewer) {
+                        Some(path)
+                    } else {
+                        // Reached through its secret link: the API URL needs it too.
+                        (secret == Some(p.secret_token.as_str()))
+                            .then(|| format!("{path}?secret_token={}", p.secret_token))
+                    }
                 })
-                .map(|p| format!("/playlists/{}", playlist_urn(p.id)))
         }
         [_, permalink] | [_, permalink, _] => {
             let secret = segments.get(2).copied();
@@ -45,10 +51,15 @@ fn locate(world: &World, viewer: Option<u64>, url: &str) -> Option<String> {
                 .tracks
                 .values()
                 .find(|t| t.user_id == owner.id && t.permalink.eq_ignore_ascii_case(permalink))
-                .filter(|t| {
-                    world.track_visible(t, viewer) || secret == Some(t.secret_token.as_str())
+                .and_then(|t| {
+                    let path = format!("/tracks/{}", track_urn(t.id));
+                    if world.track_visible(t, viewer) {
+                        Some(path)
+                    } else {
+                        (secret == Some(t.secret_token.as_str()))
+                            .then(|| format!("{path}?secret_token={}", t.secret_token))
+                    }
                 })
-                .map(|t| format!("/tracks/{}", track_urn(t.id)))
         }
         _ => None,
     }
