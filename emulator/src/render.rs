@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value, json};
 
-use crate::world::{Access, Playlist, Sharing, Track, User, World, format_time};
+use crate::world::{Access, Fields, Playlist, Sharing, Track, User, World, format_time};
 
 /// Who is asking and where the emulator lives.
 pub struct View<'a> {
@@ -52,7 +52,7 @@ pub fn user_urn(id: u64) -> String {
     format!("soundcloud:users:{id}")
 }
 
-fn stored(fields: &Map<String, Value>, name: &str, default: Value) -> Value {
+fn stored(fields: &Fields, name: &str, default: Value) -> Value {
     fields.get(name).cloned().unwrap_or(default)
 }
 

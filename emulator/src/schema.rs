@@ -38,8 +38,8 @@ impl Kind {
 /// How a seed field is treated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rule {
-    /// Kept as given and returned in bodies.
-    Stored(Kind),
+    /// Kept as given (under the schema's own name) and returned in bodies.
+    Stored(&'static str, Kind),
     /// Computed by the emulator (URNs, URLs, counts, embedded objects); a
     /// value in a seed is ignored, so a real API body can be pasted in.
     Derived,
@@ -169,11 +169,16 @@ const USER_DERIVED: &[&str] = &[
     "upload_seconds_left",
 ];
 
-fn lookup(stored: &[(&str, Kind)], derived: &[&str], name: &str) -> Option<Rule> {
-    if let Some((_, kind)) = stored.iter().find(|(n, _)| *n == name) {
-        return Some(Rule::Stored(*kind));
+fn lookup(stored: &[(&'static str, Kind)], derived: &[&str], name: &str) -> Option<Rule> {
+    if let Some((n, kind)) = stored.iter().find(|(n, _)| *n == name) {
+        return Some(Rule::Stored(n, *kind));
     }
     derived.contains(&name).then_some(Rule::Derived)
+}
+
+/// The static name and kind of a writable field.
+pub fn writable(table: &[(&'static str, Kind)], name: &str) -> Option<(&'static str, Kind)> {
+    table.iter().find(|(n, _)| *n == name).copied()
 }
 
 pub fn track_field(name: &str) -> Option<Rule> {

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use rand::Rng;
 use serde_json::{Map, Value};
 
-use crate::schema::{self, Kind, Rule};
+use crate::schema::{self, Rule};
 use crate::seed::{Limits, Seed, SeedApp, SeedError, SeedLikes, SeedPlaylist, SeedTrack, SeedUser};
 
 /// New ids start above 2^31: the service's ids are that large, and a client
@@ -81,7 +81,7 @@ pub struct User {
     pub permalink: String,
     pub username: String,
     pub created_at: DateTime<Utc>,
-    pub fields: Map<String, Value>,
+    pub fields: Fields,
 }
 
 /// What was uploaded as `track[asset_data]`.
@@ -103,7 +103,7 @@ pub struct Track {
     pub last_modified: DateTime<Utc>,
     pub secret_token: String,
     /// Other spec fields as stored (genre, tag_list, duration, ...).
-    pub fields: Map<String, Value>,
+    pub fields: Fields,
     pub asset: Option<Asset>,
     pub artwork_sha256: Option<String>,
 }
@@ -121,8 +121,40 @@ pub struct Playlist {
     pub created_at: DateTime<Utc>,
     pub last_modified: DateTime<Utc>,
     pub secret_token: String,
-    pub fields: Map<String, Value>,
+    pub fields: Fields,
     pub artwork_sha256: Option<String>,
+}
+
+/// Stored spec fields of one item, keyed by the schema's own names. A
+/// small vector: items hold a handful of fields, and a world may hold
+/// hundreds of thousands of items.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Fields(Vec<(&'static str, Value)>);
+
+impl Fields {
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// Sets a field; null removes it (back to the service's default).
+    pub fn set(&mut self, name: &'static str, value: Value) {
+        let at = self.0.iter().position(|(n, _)| *n == name);
+        match (at, value.is_null()) {
+            (Some(i), true) => {
+                self.0.swap_remove(i);
+            }
+            (Some(i), false) => self.0[i].1 = value,
+            (None, true) => {}
+            (None, false) => self.0.push((name, value)),
+        }
+    }
+
+    pub fn to_map(&self) -> Map<String, Value> {
+        self.0
+            .iter()
+            .map(|(n, v)| ((*n).to_string(), v.clone()))
+            .collect()
+    }
 }
 
 /// A set that remembers insertion order (followings and likes are listed
@@ -297,23 +329,26 @@ pub fn new_secret_token() -> String {
     format!("s-{chars}{}", rng.random_range(100_000u32..1_000_000))
 }
 
+/// Checks a seeded item's extra fields against its schema and keeps the
+/// stored ones; derived ones are dropped.
 fn check_fields(
     what: &str,
-    fields: &mut Map<String, Value>,
+    fields: Map<String, Value>,
     rule: fn(&str) -> Option<Rule>,
-) -> Result<(), SeedError> {
-    let mut derived = Vec::new();
-    for (name, value) in fields.iter() {
-        match rule(name) {
-            Some(Rule::Stored(kind)) => {
-                if !kind.admits(value) {
+) -> Result<Fields, SeedError> {
+    let mut out = Fields::default();
+    for (name, value) in fields {
+        match rule(&name) {
+            Some(Rule::Stored(name, kind)) => {
+                if !kind.admits(&value) {
                     return Err(SeedError::Invalid(format!(
                         "{what}: field `{name}` must be {} or null",
                         kind.name()
                     )));
                 }
+                out.set(name, value);
             }
-            Some(Rule::Derived) => derived.push(name.clone()),
+            Some(Rule::Derived) => {}
             None => {
                 return Err(SeedError::Invalid(format!(
                     "{what}: unknown field `{name}` (not in the spec's schema)"
@@ -321,10 +356,7 @@ fn check_fields(
             }
         }
     }
-    for name in derived {
-        fields.remove(&name);
-    }
-    Ok(())
+    Ok(out)
 }
 
 fn parse_seed_time(what: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, SeedError> {
@@ -388,7 +420,7 @@ impl World {
             if world.users.contains_key(&u.id) {
                 return Err(SeedError::Invalid(format!("{what} is listed twice")));
             }
-            check_fields(&what, &mut u.fields, schema::user_field)?;
+            let fields = check_fields(&what, std::mem::take(&mut u.fields), schema::user_field)?;
             let permalink = match u.permalink {
                 Some(p) if !p.is_empty() => p,
                 _ => {
@@ -415,7 +447,7 @@ impl World {
                     username: u.username.unwrap_or_else(|| permalink.clone()),
                     permalink,
                     created_at,
-                    fields: u.fields,
+                    fields,
                 },
             );
         }
@@ -426,6 +458,30 @@ impl World {
             return Err(SeedError::Invalid(format!(
                 "`me` is {me}, but there is no user {me}"
             )));
+        }
+
+        // Seeded permalinks first, so that derived ones steer around them.
+        let mut track_permalinks = HashSet::new();
+        for t in &seed.tracks {
+            if let Some(p) = t.permalink.as_deref().filter(|p| !p.is_empty())
+                && !track_permalinks.insert((t.user_id, p.to_ascii_lowercase()))
+            {
+                return Err(SeedError::Invalid(format!(
+                    "track {}: its user already has a track with permalink `{p}`",
+                    t.id
+                )));
+            }
+        }
+        let mut playlist_permalinks = HashSet::new();
+        for p in &seed.playlists {
+            if let Some(x) = p.permalink.as_deref().filter(|x| !x.is_empty())
+                && !playlist_permalinks.insert((p.user_id, x.to_ascii_lowercase()))
+            {
+                return Err(SeedError::Invalid(format!(
+                    "playlist {}: its user already has a playlist with permalink `{x}`",
+                    p.id
+                )));
+            }
         }
 
         for (index, mut t) in seed.tracks.into_iter().enumerate() {
@@ -439,7 +495,7 @@ impl World {
                     t.user_id
                 )));
             }
-            check_fields(&what, &mut t.fields, schema::track_field)?;
+            let fields = check_fields(&what, std::mem::take(&mut t.fields), schema::track_field)?;
             let sharing = parse_sharing(&what, t.sharing.as_deref())?;
             let access = match t.access.as_deref() {
                 None => Access::Playable,
@@ -454,15 +510,8 @@ impl World {
             let last_modified =
                 parse_seed_time(&what, t.last_modified.as_deref())?.unwrap_or(created_at);
             let permalink = match t.permalink.take() {
-                Some(p) if !p.is_empty() => {
-                    if world.track_permalink_taken(t.user_id, &p, None) {
-                        return Err(SeedError::Invalid(format!(
-                            "{what}: its user already has a track with permalink `{p}`"
-                        )));
-                    }
-                    p
-                }
-                _ => world.free_track_permalink(t.user_id, &t.title, None),
+                Some(p) if !p.is_empty() => p,
+                _ => unique_permalink(&mut track_permalinks, t.user_id, &t.title, "track"),
             };
             let asset = match (t.asset_sha256, t.asset_size) {
                 (Some(sha256), size) => Some(Asset {
@@ -484,7 +533,7 @@ impl World {
                     created_at,
                     last_modified,
                     secret_token: t.secret_token.unwrap_or_else(new_secret_token),
-                    fields: t.fields,
+                    fields,
                     asset,
                     artwork_sha256: t.artwork_sha256,
                 },
@@ -502,7 +551,8 @@ impl World {
                     p.user_id
                 )));
             }
-            check_fields(&what, &mut p.fields, schema::playlist_field)?;
+            let fields =
+                check_fields(&what, std::mem::take(&mut p.fields), schema::playlist_field)?;
             if let Some(missing) = p.tracks.iter().find(|id| !world.tracks.contains_key(id)) {
                 return Err(SeedError::Invalid(format!(
                     "{what}: track {missing} is not a seeded track"
@@ -515,15 +565,8 @@ impl World {
             let last_modified =
                 parse_seed_time(&what, p.last_modified.as_deref())?.unwrap_or(created_at);
             let permalink = match p.permalink.take() {
-                Some(x) if !x.is_empty() => {
-                    if world.playlist_permalink_taken(p.user_id, &x, None) {
-                        return Err(SeedError::Invalid(format!(
-                            "{what}: its user already has a playlist with permalink `{x}`"
-                        )));
-                    }
-                    x
-                }
-                _ => world.free_playlist_permalink(p.user_id, &p.title, None),
+                Some(x) if !x.is_empty() => x,
+                _ => unique_permalink(&mut playlist_permalinks, p.user_id, &p.title, "set"),
             };
             max_id = max_id.max(p.id);
             world.playlists.insert(
@@ -539,7 +582,7 @@ impl World {
                     created_at,
                     last_modified,
                     secret_token: p.secret_token.unwrap_or_else(new_secret_token),
-                    fields: p.fields,
+                    fields,
                     artwork_sha256: p.artwork_sha256,
                 },
             );
@@ -641,7 +684,7 @@ impl World {
                     permalink: Some(u.permalink.clone()),
                     username: Some(u.username.clone()),
                     created_at: Some(format_time(&u.created_at)),
-                    fields: u.fields.clone(),
+                    fields: u.fields.to_map(),
                 })
                 .collect(),
             tracks: self
@@ -660,7 +703,7 @@ impl World {
                     asset_sha256: t.asset.as_ref().map(|a| a.sha256.clone()),
                     asset_size: t.asset.as_ref().map(|a| a.size),
                     artwork_sha256: t.artwork_sha256.clone(),
-                    fields: t.fields.clone(),
+                    fields: t.fields.to_map(),
                 })
                 .collect(),
             playlists: self
@@ -678,7 +721,7 @@ impl World {
                     last_modified: Some(format_time(&p.last_modified)),
                     secret_token: Some(p.secret_token.clone()),
                     artwork_sha256: p.artwork_sha256.clone(),
-                    fields: p.fields.clone(),
+                    fields: p.fields.to_map(),
                 })
                 .collect(),
             followings,
@@ -965,6 +1008,28 @@ impl World {
     }
 }
 
+/// A permalink from `title` that `user` does not use yet (a numeric suffix
+/// as the service adds), recorded in `taken`.
+fn unique_permalink(
+    taken: &mut HashSet<(u64, String)>,
+    user: u64,
+    title: &str,
+    fallback: &str,
+) -> String {
+    let base = match slug(title) {
+        s if s.is_empty() => fallback.to_string(),
+        s => s,
+    };
+    let mut candidate = base.clone();
+    let mut n = 1;
+    while taken.contains(&(user, candidate.clone())) {
+        candidate = format!("{base}-{n}");
+        n += 1;
+    }
+    taken.insert((user, candidate.clone()));
+    candidate
+}
+
 fn parse_sharing(what: &str, value: Option<&str>) -> Result<Sharing, SeedError> {
     match value {
         None => Ok(Sharing::Public),
@@ -972,11 +1037,6 @@ fn parse_sharing(what: &str, value: Option<&str>) -> Result<Sharing, SeedError> 
             SeedError::Invalid(format!("{what}: sharing `{s}` is not public or private"))
         }),
     }
-}
-
-/// Checks a kind for a field a client wrote (used by the write routes).
-pub fn kind_of(table: &[(&str, Kind)], name: &str) -> Option<Kind> {
-    table.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub struct Edit {
     pub title: Option<String>,
     pub permalink: Option<String>,
     pub sharing: Option<Sharing>,
-    pub fields: Vec<(String, Value)>,
+    pub fields: Vec<(&'static str, Value)>,
 }
 
 pub fn unprocessable(name: &str, expected: &str) -> ApiError {
@@ -113,7 +113,10 @@ pub fn permalink(input: &Input) -> Result<String, ApiError> {
 
 /// `release_date` (`yyyy-mm-dd`, or a timestamp starting so) is write-only:
 /// it sets `release_year`, `release_month` and `release_day`.
-pub fn release_date(input: &Input, fields: &mut Vec<(String, Value)>) -> Result<(), ApiError> {
+pub fn release_date(
+    input: &Input,
+    fields: &mut Vec<(&'static str, Value)>,
+) -> Result<(), ApiError> {
     let parts = match text("release_date", input)? {
         None => [Value::Null, Value::Null, Value::Null],
         Some(s) if s.is_empty() => [Value::Null, Value::Null, Value::Null],
@@ -129,7 +132,7 @@ pub fn release_date(input: &Input, fields: &mut Vec<(String, Value)>) -> Result<
         .into_iter()
         .zip(parts)
     {
-        fields.push((name.to_string(), value));
+        fields.push((name, value));
     }
     Ok(())
 }

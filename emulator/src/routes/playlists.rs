@@ -13,9 +13,9 @@ use super::{MAX_BODY_BYTES, media_type, parse_id, read_body, status_body, view};
 use crate::audio::is_image;
 use crate::error::{ApiError, json_response};
 use crate::render::{self, AccessFilter, track_urn};
-use crate::schema::PLAYLIST_WRITABLE;
+use crate::schema::{PLAYLIST_WRITABLE, writable};
 use crate::server::Shared;
-use crate::world::{Playlist, Sharing, World, kind_of, new_secret_token, now};
+use crate::world::{Playlist, Sharing, World, new_secret_token, now};
 
 const MAX_ARTWORK_BYTES: u64 = 32 << 20;
 
@@ -85,8 +85,8 @@ fn parse_edit(entries: Vec<(String, Input)>) -> Result<PlaylistEdit, ApiError> {
                 }
             }
             _ => {
-                if let Some(kind) = kind_of(PLAYLIST_WRITABLE, &name) {
-                    let value = edit::coerce(&name, kind, &input)?;
+                if let Some((name, kind)) = writable(PLAYLIST_WRITABLE, &name) {
+                    let value = edit::coerce(name, kind, &input)?;
                     out.common.fields.push((name, value));
                 }
             }
@@ -182,11 +182,7 @@ fn apply(p: &mut Playlist, edit: PlaylistEdit, tracks: Option<Vec<u64>>) {
         p.tracks = tracks;
     }
     for (name, value) in edit.common.fields {
-        if value.is_null() {
-            p.fields.remove(&name);
-        } else {
-            p.fields.insert(name, value);
-        }
+        p.fields.set(name, value);
     }
 }
 

@@ -14,9 +14,9 @@ use crate::audio::{is_audio, is_image, wav_duration_ms};
 use crate::error::{ApiError, json_response};
 use crate::paging::Params;
 use crate::render;
-use crate::schema::TRACK_WRITABLE;
+use crate::schema::{TRACK_WRITABLE, writable};
 use crate::server::Shared;
-use crate::world::{Access, Asset, Sharing, Track, World, kind_of, new_secret_token, now};
+use crate::world::{Access, Asset, Sharing, Track, World, new_secret_token, now};
 
 /// Artwork larger than this is refused.
 const MAX_ARTWORK_BYTES: u64 = 32 << 20;
@@ -32,8 +32,8 @@ fn parse_edit(entries: Vec<(String, Input)>) -> Result<Edit, ApiError> {
             "sharing" => out.sharing = Some(edit::sharing(&input)?),
             "release_date" => edit::release_date(&input, &mut out.fields)?,
             _ => {
-                if let Some(kind) = kind_of(TRACK_WRITABLE, &name) {
-                    let value = edit::coerce(&name, kind, &input)?;
+                if let Some((name, kind)) = writable(TRACK_WRITABLE, &name) {
+                    let value = edit::coerce(name, kind, &input)?;
                     out.fields.push((name, value));
                 }
             }
@@ -88,13 +88,9 @@ async fn read_track_form(request: Request, max_asset: u64) -> Result<TrackForm, 
     Ok(form)
 }
 
-fn apply_fields(track: &mut Track, fields: Vec<(String, Value)>) {
+fn apply_fields(track: &mut Track, fields: Vec<(&'static str, Value)>) {
     for (name, value) in fields {
-        if value.is_null() {
-            track.fields.remove(&name);
-        } else {
-            track.fields.insert(name, value);
-        }
+        track.fields.set(name, value);
     }
 }
 
@@ -166,7 +162,7 @@ pub async fn upload(
     };
     apply_fields(&mut track, edit.fields);
     if let Some(ms) = wav_duration_ms(&asset.head, asset.size) {
-        track.fields.insert("duration".into(), json!(ms));
+        track.fields.set("duration", json!(ms));
     }
     world.tracks.insert(id, track);
     world.touch();

@@ -162,3 +162,30 @@ fn the_checker_reports_missing_fields_wrong_types_and_bad_nulls() {
         "{found:?}"
     );
 }
+
+/// Where the spec sits in the project's working layout (next to the
+/// repository). Absent on a plain clone, where this check is skipped.
+fn spec_beside_repo() -> Option<std::path::PathBuf> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/soundcloud-openapi.yaml");
+    path.exists().then_some(path)
+}
+
+#[test]
+fn the_fixture_was_derived_from_the_spec_beside_the_repository() {
+    use sha2::{Digest, Sha256};
+    let Some(path) = spec_beside_repo() else {
+        return;
+    };
+    let bytes = std::fs::read(&path).expect("spec readable");
+    let digest: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        FACTS["source_sha256"].as_str(),
+        Some(digest.as_str()),
+        "{} changed: re-run derive_spec_facts.py (see its header) and commit spec-facts.json",
+        path.display()
+    );
+}
