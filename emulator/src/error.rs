@@ -3,14 +3,22 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 pub const JSON_UTF8: &str = "application/json; charset=utf-8";
 const DOCS_LINK: &str = "https://developers.soundcloud.com/docs/api/explorer/open-api";
 
 /// A JSON response with the service's content type.
-pub fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+    let Ok(text) = serde_json::to_vec(body) else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the emulator could not serialise a body",
+        )
+            .into_response();
+    };
+    let mut response = (status, text).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));

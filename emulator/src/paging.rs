@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::error::{ApiError, json_response};
 use crate::render::AccessFilter;
@@ -199,14 +199,27 @@ impl Listing<'_> {
 
     /// Answers one page: `{collection, next_href}` with linked
     /// partitioning, else the deprecated bare array.
-    pub fn respond(&self, page: &PageRequest, collection: Vec<Value>, total: usize) -> Response {
+    pub fn respond<T: Serialize>(
+        &self,
+        page: &PageRequest,
+        collection: Vec<T>,
+        total: usize,
+    ) -> Response {
         if !page.linked {
-            return json_response(StatusCode::OK, &Value::Array(collection));
+            return json_response(StatusCode::OK, &collection);
+        }
+        #[derive(Serialize)]
+        struct Linked<T> {
+            collection: Vec<T>,
+            next_href: Option<String>,
         }
         let next_href = self.next_href(page, total);
         json_response(
             StatusCode::OK,
-            &json!({ "collection": collection, "next_href": next_href }),
+            &Linked {
+                collection,
+                next_href,
+            },
         )
     }
 }

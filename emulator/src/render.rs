@@ -4,16 +4,86 @@
 //! Unset values follow the spec's example bodies: null where an example
 //! shows null for that field, otherwise an empty string or zero.
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
-use serde_json::{Map, Value, json};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Value, json};
 
 use crate::world::{Access, Fields, Playlist, Sharing, Track, User, World, format_time};
+
+/// A JSON object with the spec's field names as keys, in insertion order,
+/// serialised straight to text (no map of owned keys to build).
+#[derive(Debug, Default)]
+pub struct Object(Vec<(&'static str, Item)>);
+
+/// A value in an [`Object`].
+#[derive(Debug)]
+pub enum Item {
+    Value(Value),
+    Object(Object),
+    Shared(Rc<Object>),
+    Objects(Vec<Object>),
+}
+
+impl From<Value> for Item {
+    fn from(v: Value) -> Item {
+        Item::Value(v)
+    }
+}
+
+impl From<Object> for Item {
+    fn from(o: Object) -> Item {
+        Item::Object(o)
+    }
+}
+
+impl Object {
+    /// Adds a field; each name is put once per object.
+    pub fn put(&mut self, name: &'static str, value: impl Into<Item>) {
+        self.0.push((name, value.into()));
+    }
+}
+
+impl Serialize for Object {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, item) in &self.0 {
+            map.serialize_entry(name, item)?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for Item {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Item::Value(v) => v.serialize(serializer),
+            Item::Object(o) => o.serialize(serializer),
+            Item::Shared(o) => o.serialize(serializer),
+            Item::Objects(list) => list.serialize(serializer),
+        }
+    }
+}
 
 /// Who is asking and where the emulator lives.
 pub struct View<'a> {
     pub base: &'a str,
     pub viewer: Option<u64>,
+    /// Users already rendered for this response: a listing embeds the same
+    /// owner in many items.
+    users: RefCell<HashMap<u64, Rc<Object>>>,
+}
+
+impl<'a> View<'a> {
+    pub fn new(base: &'a str, viewer: Option<u64>) -> View<'a> {
+        View {
+            base,
+            viewer,
+            users: RefCell::default(),
+        }
+    }
 }
 
 /// Which tracks a listing shows, by `Track#access`.
@@ -56,25 +126,25 @@ fn stored(fields: &Fields, name: &str, default: Value) -> Value {
     fields.get(name).cloned().unwrap_or(default)
 }
 
-fn user_common(world: &World, view: &View, u: &User) -> Map<String, Value> {
+fn user_common(world: &World, view: &View, u: &User) -> Object {
     let c = world.user_counts(u.id);
     let f = &u.fields;
-    let mut m = Map::new();
-    m.insert("kind".into(), json!("user"));
-    m.insert("id".into(), json!(u.id));
-    m.insert("urn".into(), json!(user_urn(u.id)));
-    m.insert("username".into(), json!(u.username));
-    m.insert("permalink".into(), json!(u.permalink));
-    m.insert(
-        "permalink_url".into(),
+    let mut m = Object::default();
+    m.put("kind", json!("user"));
+    m.put("id", json!(u.id));
+    m.put("urn", json!(user_urn(u.id)));
+    m.put("username", json!(u.username));
+    m.put("permalink", json!(u.permalink));
+    m.put(
+        "permalink_url",
         json!(format!("https://soundcloud.com/{}", u.permalink)),
     );
-    m.insert(
-        "uri".into(),
+    m.put(
+        "uri",
         json!(format!("{}/users/{}", view.base, user_urn(u.id))),
     );
-    m.insert(
-        "avatar_url".into(),
+    m.put(
+        "avatar_url",
         stored(
             f,
             "avatar_url",
@@ -85,104 +155,106 @@ fn user_common(world: &World, view: &View, u: &User) -> Map<String, Value> {
         ),
     );
     for name in ["city", "country", "first_name", "last_name", "full_name"] {
-        m.insert(name.into(), stored(f, name, json!("")));
+        m.put(name, stored(f, name, json!("")));
     }
     for name in ["description", "discogs_name", "website", "website_title"] {
-        m.insert(name.into(), stored(f, name, Value::Null));
+        m.put(name, stored(f, name, Value::Null));
     }
-    m.insert("plan".into(), stored(f, "plan", json!("Free")));
-    m.insert("created_at".into(), json!(format_time(&u.created_at)));
-    m.insert("last_modified".into(), json!(format_time(&u.created_at)));
-    m.insert("followers_count".into(), json!(c.followers));
-    m.insert("followings_count".into(), json!(c.followings));
-    m.insert("track_count".into(), json!(c.public_tracks));
-    m.insert("playlist_count".into(), json!(c.public_playlists));
-    m.insert("public_favorites_count".into(), json!(c.public_favorites));
-    m.insert("reposts_count".into(), stored(f, "reposts_count", json!(0)));
-    m.insert("subscriptions".into(), json!([]));
+    m.put("plan", stored(f, "plan", json!("Free")));
+    m.put("created_at", json!(format_time(&u.created_at)));
+    m.put("last_modified", json!(format_time(&u.created_at)));
+    m.put("followers_count", json!(c.followers));
+    m.put("followings_count", json!(c.followings));
+    m.put("track_count", json!(c.public_tracks));
+    m.put("playlist_count", json!(c.public_playlists));
+    m.put("public_favorites_count", json!(c.public_favorites));
+    m.put("reposts_count", stored(f, "reposts_count", json!(0)));
+    m.put("subscriptions", json!([]));
     m
 }
 
 /// A `User` body.
-pub fn user(world: &World, view: &View, u: &User) -> Value {
-    Value::Object(user_common(world, view, u))
+pub fn user(world: &World, view: &View, u: &User) -> Object {
+    user_common(world, view, u)
 }
 
 /// The `Me` body: the user plus private counts and upload quota.
-pub fn me(world: &World, view: &View, u: &User) -> Value {
+pub fn me(world: &World, view: &View, u: &User) -> Object {
     let c = world.user_counts(u.id);
     let f = &u.fields;
     let mut m = user_common(world, view, u);
     // Three hours of upload time, as a free account has.
     let seconds_left = 10_800u64.saturating_sub(c.upload_seconds);
-    m.insert("comments_count".into(), json!(0));
-    m.insert(
-        "likes_count".into(),
-        json!(c.liked_tracks + c.liked_playlists),
-    );
-    m.insert("locale".into(), stored(f, "locale", Value::Null));
-    m.insert("online".into(), stored(f, "online", json!(false)));
-    m.insert(
-        "primary_email_confirmed".into(),
+    m.put("comments_count", json!(0));
+    m.put("likes_count", json!(c.liked_tracks + c.liked_playlists));
+    m.put("locale", stored(f, "locale", Value::Null));
+    m.put("online", stored(f, "online", json!(false)));
+    m.put(
+        "primary_email_confirmed",
         stored(f, "primary_email_confirmed", json!(true)),
     );
-    m.insert("private_tracks_count".into(), json!(c.private_tracks));
-    m.insert("private_playlists_count".into(), json!(c.private_playlists));
-    m.insert(
-        "quota".into(),
+    m.put("private_tracks_count", json!(c.private_tracks));
+    m.put("private_playlists_count", json!(c.private_playlists));
+    m.put(
+        "quota",
         json!({
             "unlimited_upload_quota": false,
             "upload_seconds_used": c.upload_seconds,
             "upload_seconds_left": seconds_left,
         }),
     );
-    m.insert("upload_seconds_left".into(), json!(seconds_left));
-    Value::Object(m)
+    m.put("upload_seconds_left", json!(seconds_left));
+    m
 }
 
-fn user_or_null(world: &World, view: &View, id: u64) -> Value {
-    world
-        .users
-        .get(&id)
-        .map_or(Value::Null, |u| user(world, view, u))
+fn user_or_null(world: &World, view: &View, id: u64) -> Item {
+    if let Some(done) = view.users.borrow().get(&id) {
+        return Item::Shared(done.clone());
+    }
+    let Some(u) = world.users.get(&id) else {
+        return Item::Value(Value::Null);
+    };
+    let rendered = Rc::new(user(world, view, u));
+    view.users.borrow_mut().insert(id, rendered.clone());
+    Item::Shared(rendered)
 }
 
 /// A `Track` body.
-pub fn track(world: &World, view: &View, t: &Track) -> Value {
+pub fn track(world: &World, view: &View, t: &Track) -> Object {
     let f = &t.fields;
     let urn = track_urn(t.id);
     let api_uri = format!("{}/tracks/{}", view.base, urn);
     let owner = world.users.get(&t.user_id);
     let owner_permalink = owner.map_or("", |u| u.permalink.as_str());
-    let mut m = Map::new();
-    m.insert("kind".into(), json!("track"));
-    m.insert("id".into(), json!(t.id));
-    m.insert("urn".into(), json!(urn));
-    m.insert("user_id".into(), json!(t.user_id));
-    m.insert("user_urn".into(), json!(user_urn(t.user_id)));
-    m.insert("title".into(), json!(t.title));
-    m.insert("permalink".into(), json!(t.permalink));
-    m.insert(
-        "permalink_url".into(),
+    let mut m = Object::default();
+    m.put("kind", json!("track"));
+    m.put("id", json!(t.id));
+    m.put("urn", json!(urn));
+    m.put("user_id", json!(t.user_id));
+    m.put("user_urn", json!(user_urn(t.user_id)));
+    m.put("title", json!(t.title));
+    m.put("permalink", json!(t.permalink));
+    m.put(
+        "permalink_url",
         json!(format!(
             "https://soundcloud.com/{owner_permalink}/{}",
             t.permalink
         )),
     );
-    m.insert("uri".into(), json!(api_uri));
-    m.insert("sharing".into(), json!(t.sharing.as_str()));
-    m.insert(
-        "secret_uri".into(),
+    m.put("uri", json!(api_uri));
+    m.put("sharing", json!(t.sharing.as_str()));
+    m.put(
+        "secret_uri",
         match t.sharing {
             Sharing::Private => json!(format!("{api_uri}?secret_token={}", t.secret_token)),
             Sharing::Public => Value::Null,
         },
     );
-    m.insert("access".into(), json!(t.access.as_str()));
-    m.insert("created_at".into(), json!(format_time(&t.created_at)));
-    m.insert("last_modified".into(), json!(format_time(&t.last_modified)));
+    m.put("access", json!(t.access.as_str()));
+    m.put("created_at", json!(format_time(&t.created_at)));
+    m.put("last_modified", json!(format_time(&t.last_modified)));
     for name in ["genre", "tag_list", "metadata_artist"] {
-        m.insert(name.into(), stored(f, name, json!("")));
+        m.put(name, stored(f, name, json!("")));
     }
     for name in [
         "description",
@@ -198,16 +270,13 @@ pub fn track(world: &World, view: &View, t: &Track) -> Value {
         "release_month",
         "release_year",
     ] {
-        m.insert(name.into(), stored(f, name, Value::Null));
+        m.put(name, stored(f, name, Value::Null));
     }
-    m.insert(
-        "license".into(),
+    m.put(
+        "license",
         stored(f, "license", json!("all-rights-reserved")),
     );
-    m.insert(
-        "embeddable_by".into(),
-        stored(f, "embeddable_by", json!("all")),
-    );
+    m.put("embeddable_by", stored(f, "embeddable_by", json!("all")));
     for name in [
         "streamable",
         "downloadable",
@@ -215,7 +284,7 @@ pub fn track(world: &World, view: &View, t: &Track) -> Value {
         "reveal_stats",
         "reveal_comments",
     ] {
-        m.insert(name.into(), stored(f, name, json!(true)));
+        m.put(name, stored(f, name, json!(true)));
     }
     let artwork = match &t.artwork_sha256 {
         Some(sha) => json!(format!(
@@ -224,29 +293,29 @@ pub fn track(world: &World, view: &View, t: &Track) -> Value {
         )),
         None => json!(""),
     };
-    m.insert("artwork_url".into(), stored(f, "artwork_url", artwork));
-    m.insert(
-        "waveform_url".into(),
+    m.put("artwork_url", stored(f, "artwork_url", artwork));
+    m.put(
+        "waveform_url",
         stored(
             f,
             "waveform_url",
             json!(format!("https://wave.sndcdn.com/{}_m.png", t.id)),
         ),
     );
-    m.insert("stream_url".into(), json!(format!("{api_uri}/stream")));
+    m.put("stream_url", json!(format!("{api_uri}/stream")));
     let downloadable = f
         .get("downloadable")
         .and_then(Value::as_bool)
         .unwrap_or(true);
-    m.insert(
-        "download_url".into(),
+    m.put(
+        "download_url",
         if downloadable {
             json!(format!("{api_uri}/download"))
         } else {
             Value::Null
         },
     );
-    m.insert("duration".into(), stored(f, "duration", json!(0)));
+    m.put("duration", stored(f, "duration", json!(0)));
     for name in [
         "playback_count",
         "comment_count",
@@ -254,24 +323,24 @@ pub fn track(world: &World, view: &View, t: &Track) -> Value {
         "reposts_count",
         "user_playback_count",
     ] {
-        m.insert(name.into(), stored(f, name, json!(0)));
+        m.put(name, stored(f, name, json!(0)));
     }
-    m.insert("favoritings_count".into(), json!(world.track_likers(t.id)));
+    m.put("favoritings_count", json!(world.track_likers(t.id)));
     let liked = view.viewer.is_some_and(|v| {
         world
             .track_likes
             .get(&v)
             .is_some_and(|set| set.contains(t.id))
     });
-    m.insert("user_favorite".into(), json!(liked));
-    m.insert("user".into(), user_or_null(world, view, t.user_id));
-    Value::Object(m)
+    m.put("user_favorite", json!(liked));
+    m.put("user", user_or_null(world, view, t.user_id));
+    m
 }
 
 /// A `Playlist` body. `tracks` lists the tracks `filter` admits (and the
 /// viewer may see), in playlist order; `None` leaves them out
 /// (`show_tracks=false`).
-pub fn playlist(world: &World, view: &View, p: &Playlist, tracks: Option<&AccessFilter>) -> Value {
+pub fn playlist(world: &World, view: &View, p: &Playlist, tracks: Option<&AccessFilter>) -> Object {
     let f = &p.fields;
     let urn = playlist_urn(p.id);
     let api_uri = format!("{}/playlists/{}", view.base, urn);
@@ -287,33 +356,33 @@ pub fn playlist(world: &World, view: &View, p: &Playlist, tracks: Option<&Access
         // Private sets carry their secret token in the URL (observed).
         permalink_url = format!("{permalink_url}/{}", p.secret_token);
     }
-    let mut m = Map::new();
-    m.insert("kind".into(), json!("playlist"));
-    m.insert("id".into(), json!(p.id));
-    m.insert("urn".into(), json!(urn));
-    m.insert("user_id".into(), json!(p.user_id));
-    m.insert("user_urn".into(), json!(user_urn(p.user_id)));
-    m.insert("title".into(), json!(p.title));
-    m.insert("permalink".into(), json!(p.permalink));
-    m.insert("permalink_url".into(), json!(permalink_url));
-    m.insert(
-        "uri".into(),
+    let mut m = Object::default();
+    m.put("kind", json!("playlist"));
+    m.put("id", json!(p.id));
+    m.put("urn", json!(urn));
+    m.put("user_id", json!(p.user_id));
+    m.put("user_urn", json!(user_urn(p.user_id)));
+    m.put("title", json!(p.title));
+    m.put("permalink", json!(p.permalink));
+    m.put("permalink_url", json!(permalink_url));
+    m.put(
+        "uri",
         json!(match p.sharing {
             Sharing::Private => format!("{api_uri}?secret_token={}", p.secret_token),
             Sharing::Public => api_uri.clone(),
         }),
     );
-    m.insert("tracks_uri".into(), json!(format!("{api_uri}/tracks")));
-    m.insert("sharing".into(), json!(p.sharing.as_str()));
-    m.insert("set_type".into(), json!(p.set_type));
-    m.insert("playlist_type".into(), json!(p.set_type));
-    m.insert("type".into(), json!(p.set_type));
-    m.insert("created_at".into(), json!(format_time(&p.created_at)));
-    m.insert("last_modified".into(), json!(format_time(&p.last_modified)));
-    m.insert("genre".into(), stored(f, "genre", json!("")));
+    m.put("tracks_uri", json!(format!("{api_uri}/tracks")));
+    m.put("sharing", json!(p.sharing.as_str()));
+    m.put("set_type", json!(p.set_type));
+    m.put("playlist_type", json!(p.set_type));
+    m.put("type", json!(p.set_type));
+    m.put("created_at", json!(format_time(&p.created_at)));
+    m.put("last_modified", json!(format_time(&p.last_modified)));
+    m.put("genre", stored(f, "genre", json!("")));
     let tag_list = stored(f, "tag_list", json!(""));
-    m.insert("tags".into(), tag_list.clone());
-    m.insert("tag_list".into(), tag_list);
+    m.put("tags", tag_list.clone());
+    m.put("tag_list", tag_list);
     for name in [
         "description",
         "ean",
@@ -326,22 +395,16 @@ pub fn playlist(world: &World, view: &View, p: &Playlist, tracks: Option<&Access
         "release_month",
         "release_year",
     ] {
-        m.insert(name.into(), stored(f, name, Value::Null));
+        m.put(name, stored(f, name, Value::Null));
     }
-    m.insert("label".into(), Value::Null);
-    m.insert(
-        "license".into(),
+    m.put("label", Value::Null);
+    m.put(
+        "license",
         stored(f, "license", json!("all-rights-reserved")),
     );
-    m.insert(
-        "embeddable_by".into(),
-        stored(f, "embeddable_by", json!("all")),
-    );
-    m.insert(
-        "downloadable".into(),
-        stored(f, "downloadable", json!(true)),
-    );
-    m.insert("streamable".into(), stored(f, "streamable", json!(true)));
+    m.put("embeddable_by", stored(f, "embeddable_by", json!("all")));
+    m.put("downloadable", stored(f, "downloadable", json!(true)));
+    m.put("streamable", stored(f, "streamable", json!(true)));
     let artwork = match &p.artwork_sha256 {
         Some(sha) => json!(format!(
             "https://i1.sndcdn.com/artworks-{}-large.jpg",
@@ -349,7 +412,7 @@ pub fn playlist(world: &World, view: &View, p: &Playlist, tracks: Option<&Access
         )),
         None => json!(""),
     };
-    m.insert("artwork_url".into(), stored(f, "artwork_url", artwork));
+    m.put("artwork_url", stored(f, "artwork_url", artwork));
     let duration: u64 = p
         .tracks
         .iter()
@@ -361,19 +424,19 @@ pub fn playlist(world: &World, view: &View, p: &Playlist, tracks: Option<&Access
                 .unwrap_or(0)
         })
         .sum();
-    m.insert("duration".into(), json!(duration));
-    m.insert("track_count".into(), json!(p.tracks.len()));
-    m.insert("likes_count".into(), json!(world.playlist_likers(p.id)));
-    m.insert("user".into(), user_or_null(world, view, p.user_id));
+    m.put("duration", json!(duration));
+    m.put("track_count", json!(p.tracks.len()));
+    m.put("likes_count", json!(world.playlist_likers(p.id)));
+    m.put("user", user_or_null(world, view, p.user_id));
     if let Some(filter) = tracks {
-        let list: Vec<Value> = p
+        let list: Vec<Object> = p
             .tracks
             .iter()
             .filter_map(|id| world.tracks.get(id))
             .filter(|t| filter.admits(t.access) && world.track_visible(t, view.viewer))
             .map(|t| track(world, view, t))
             .collect();
-        m.insert("tracks".into(), Value::Array(list));
+        m.put("tracks", Item::Objects(list));
     }
-    Value::Object(m)
+    m
 }

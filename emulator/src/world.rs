@@ -222,7 +222,7 @@ pub struct Counts {
     pub playlist_likers: HashMap<u64, u64>,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UserCounts {
     pub followers: u64,
     pub followings: u64,
@@ -270,8 +270,19 @@ pub fn now() -> DateTime<Utc> {
         .unwrap_or(now)
 }
 
+/// `2019/01/15 15:40:49 +0000` (written out by hand: it is on every item
+/// of every listing, and strftime parses its pattern on each call).
 pub fn format_time(t: &DateTime<Utc>) -> String {
-    t.format(TIME_FORMAT).to_string()
+    use chrono::{Datelike, Timelike};
+    format!(
+        "{:04}/{:02}/{:02} {:02}:{:02}:{:02} +0000",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 /// Parses the service's timestamp format, or RFC 3339.
@@ -936,7 +947,7 @@ impl World {
             return Err(FollowRefusal::AtLimit(max));
         }
         set.insert(target);
-        self.touch();
+        self.adjust_follow(user, target, 1);
         Ok(true)
     }
 
@@ -945,13 +956,17 @@ impl World {
             .followings
             .get_mut(&user)
             .is_some_and(|set| set.remove(target));
-        self.touch();
+        if removed {
+            self.adjust_follow(user, target, -1);
+        }
         removed
     }
 
     pub fn like_track(&mut self, user: u64, track: u64) -> bool {
         let added = self.track_likes.entry(user).or_default().insert(track);
-        self.touch();
+        if added {
+            self.adjust_track_like(user, track, 1);
+        }
         added
     }
 
@@ -960,7 +975,9 @@ impl World {
             .track_likes
             .get_mut(&user)
             .is_some_and(|set| set.remove(track));
-        self.touch();
+        if removed {
+            self.adjust_track_like(user, track, -1);
+        }
         removed
     }
 
@@ -970,7 +987,9 @@ impl World {
             .entry(user)
             .or_default()
             .insert(playlist);
-        self.touch();
+        if added {
+            self.adjust_playlist_like(user, playlist, 1);
+        }
         added
     }
 
@@ -979,8 +998,78 @@ impl World {
             .playlist_likes
             .get_mut(&user)
             .is_some_and(|set| set.remove(playlist));
-        self.touch();
+        if removed {
+            self.adjust_playlist_like(user, playlist, -1);
+        }
         removed
+    }
+
+    /// Adds a new track, keeping fresh counts fresh.
+    pub fn insert_track(&mut self, track: Track) {
+        if !self.counts_stale {
+            let c = self.counts.users.entry(track.user_id).or_default();
+            match track.sharing {
+                Sharing::Public => c.public_tracks += 1,
+                Sharing::Private => c.private_tracks += 1,
+            }
+            c.upload_seconds += track
+                .fields
+                .get("duration")
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+                / 1000;
+        }
+        self.tracks.insert(track.id, track);
+    }
+
+    // Likes and follows are the writes a sync makes by the hundred, between
+    // reads; they adjust the counts in place instead of forcing a recount
+    // of the whole world. Other changes mark the counts stale.
+
+    fn adjust_follow(&mut self, user: u64, target: u64, by: i64) {
+        if self.counts_stale {
+            return;
+        }
+        step(
+            &mut self.counts.users.entry(user).or_default().followings,
+            by,
+        );
+        step(
+            &mut self.counts.users.entry(target).or_default().followers,
+            by,
+        );
+    }
+
+    fn adjust_track_like(&mut self, user: u64, track: u64, by: i64) {
+        if self.counts_stale {
+            return;
+        }
+        let public = self
+            .tracks
+            .get(&track)
+            .is_some_and(|t| t.sharing == Sharing::Public);
+        let c = self.counts.users.entry(user).or_default();
+        step(&mut c.liked_tracks, by);
+        if public {
+            step(&mut c.public_favorites, by);
+        }
+        step(self.counts.track_likers.entry(track).or_default(), by);
+    }
+
+    fn adjust_playlist_like(&mut self, user: u64, playlist: u64, by: i64) {
+        if self.counts_stale {
+            return;
+        }
+        let public = self
+            .playlists
+            .get(&playlist)
+            .is_some_and(|p| p.sharing == Sharing::Public);
+        let c = self.counts.users.entry(user).or_default();
+        step(&mut c.liked_playlists, by);
+        if public {
+            step(&mut c.public_favorites, by);
+        }
+        step(self.counts.playlist_likers.entry(playlist).or_default(), by);
     }
 
     pub fn user_by_permalink(&self, permalink: &str) -> Option<&User> {
@@ -1030,6 +1119,10 @@ fn unique_permalink(
     candidate
 }
 
+fn step(count: &mut u64, by: i64) {
+    *count = count.saturating_add_signed(by);
+}
+
 fn parse_sharing(what: &str, value: Option<&str>) -> Result<Sharing, SeedError> {
     match value {
         None => Ok(Sharing::Public),
@@ -1070,6 +1163,53 @@ mod tests {
         assert_eq!(set.newest(4), None);
         assert!(set.remove(3));
         assert_eq!(set.newest_first().collect::<Vec<_>>(), vec![4, 2, 1]);
+    }
+
+    fn all_counts(w: &World) -> Vec<String> {
+        let mut out: Vec<String> = w
+            .users
+            .keys()
+            .map(|u| format!("user {u}: {:?}", w.user_counts(*u)))
+            .collect();
+        out.extend(
+            w.tracks
+                .keys()
+                .map(|t| format!("track {t}: {}", w.track_likers(*t))),
+        );
+        out.extend(
+            w.playlists
+                .keys()
+                .map(|p| format!("set {p}: {}", w.playlist_likers(*p))),
+        );
+        out
+    }
+
+    #[test]
+    fn counts_kept_in_place_equal_a_full_recount() {
+        let mut w = World::from_seed(Seed::demo()).expect("demo seed");
+        w.refresh_counts();
+        assert!(w.like_track(1, 102));
+        assert!(!w.like_track(1, 102));
+        assert!(w.unlike_track(1, 100));
+        assert!(w.like_track(2, 101));
+        assert!(w.like_playlist(1, 200));
+        assert!(w.unlike_playlist(1, 200));
+        assert!(w.like_playlist(2, 200));
+        assert_eq!(w.follow(1, 3), Ok(true));
+        assert!(w.unfollow(1, 2));
+        assert_eq!(w.follow(3, 1), Ok(true));
+        let mut track = w.tracks[&100].clone();
+        track.id = 999;
+        track.permalink = "copy".into();
+        track.sharing = Sharing::Private;
+        w.insert_track(track);
+        w.refresh_counts();
+        let in_place = all_counts(&w);
+        w.touch();
+        w.refresh_counts();
+        assert_eq!(in_place, all_counts(&w));
+        assert_eq!(w.user_counts(1).followings, 1);
+        assert_eq!(w.user_counts(2).private_tracks, 1);
     }
 
     #[test]

@@ -36,10 +36,7 @@ pub fn parse_id(kind: &str, raw: &str) -> Option<u64> {
 }
 
 pub fn view(shared: &Shared, viewer: Option<u64>) -> View<'_> {
-    View {
-        base: &shared.base_url,
-        viewer,
-    }
+    View::new(&shared.base_url, viewer)
 }
 
 /// `{"status": "..."}`, the body of several action endpoints.

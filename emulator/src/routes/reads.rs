@@ -6,7 +6,6 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
-use serde_json::Value;
 
 use super::{parse_id, view};
 use crate::error::{ApiError, json_response};
@@ -310,7 +309,7 @@ pub async fn tracks(
             .collect()
     };
     let v = view(&shared, caller.user);
-    let collection: Vec<Value> = ids[page.window(ids.len())]
+    let collection: Vec<_> = ids[page.window(ids.len())]
         .iter()
         .filter_map(|id| world.tracks.get(id))
         .filter(|t| filter.admits(t.access) && world.track_visible(t, caller.user))

@@ -164,8 +164,7 @@ pub async fn upload(
     if let Some(ms) = wav_duration_ms(&asset.head, asset.size) {
         track.fields.set("duration", json!(ms));
     }
-    world.tracks.insert(id, track);
-    world.touch();
+    world.insert_track(track);
     world.refresh_counts();
     let world = &inner.world;
     let body = render::track(world, &view(&shared, Some(user)), &world.tracks[&id]);
