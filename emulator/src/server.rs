@@ -6,24 +6,27 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::auth::AuthStore;
 use crate::error::ApiError;
 use crate::faults::Faults;
-use crate::routes::{control, oauth, playlists, reads, resolve, social, tracks};
+use crate::routes::{
+    MAX_BODY_BYTES, control, drain, oauth, playlists, reads, resolve, social, tracks,
+};
 use crate::world::World;
 
 /// The request log keeps at most this many entries (oldest dropped), so a
 /// long benchmark cannot grow it without bound.
 const LOG_CAPACITY: usize = 100_000;
+
+/// Cap for form bodies of the auth host.
+const SMALL_BODY: usize = 64 << 10;
 
 /// Everything the handlers share. One lock guards all mutable state; no
 /// handler holds it across an `.await`.
@@ -98,8 +101,14 @@ impl RequestLog {
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/authorize", get(oauth::authorize))
-        .route("/oauth/token", post(oauth::token))
-        .route("/sign-out", post(oauth::sign_out))
+        .route(
+            "/oauth/token",
+            post(oauth::token).layer(DefaultBodyLimit::max(SMALL_BODY)),
+        )
+        .route(
+            "/sign-out",
+            post(oauth::sign_out).layer(DefaultBodyLimit::max(SMALL_BODY)),
+        )
         .route("/me", get(reads::me))
         .route("/me/tracks", get(reads::me_tracks))
         .route("/me/playlists", get(reads::me_playlists))
@@ -146,14 +155,16 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/_emulator/faults",
             get(control::faults)
                 .post(control::add_faults)
-                .delete(control::clear_faults),
+                .delete(control::clear_faults)
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
         .route("/_emulator/tokens/expire", post(control::expire_tokens))
         .fallback(unknown_path)
         .method_not_allowed_fallback(unknown_route)
         .layer(middleware::from_fn_with_state(shared.clone(), emulate))
-        // Uploads are streamed and capped by `limits.max_upload_bytes`;
-        // other bodies are capped where they are read.
+        // Uploads are streamed and capped by `limits.max_upload_bytes`,
+        // seeds are as large as the world a test wants; other bodies are
+        // capped per route or where they are read.
         .layer(DefaultBodyLimit::disable())
         .with_state(shared)
 }
@@ -174,13 +185,6 @@ async fn unknown_route() -> Response {
 
 fn is_control(path: &str) -> bool {
     path == "/_emulator" || path.starts_with("/_emulator/")
-}
-
-/// Reads and discards a request body, so that a client still sending an
-/// upload sees the failure status rather than a reset connection.
-async fn drain(body: Body) {
-    let mut stream = body.into_data_stream();
-    while let Some(Ok(_)) = stream.next().await {}
 }
 
 async fn emulate(State(shared): State<Arc<Shared>>, mut request: Request, next: Next) -> Response {

@@ -10,8 +10,10 @@ pub mod social;
 pub mod tracks;
 
 use axum::body::{Body, Bytes};
+use axum::extract::{Multipart, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
+use futures_util::StreamExt;
 use serde_json::json;
 
 use crate::error::{ApiError, json_response};
@@ -52,6 +54,35 @@ pub fn media_type(headers: &HeaderMap) -> String {
         .and_then(|v| v.split(';').next())
         .map(|v| v.trim().to_ascii_lowercase())
         .unwrap_or_default()
+}
+
+/// Reads and discards a request body, so that a client still sending an
+/// upload sees the answer's status rather than a reset connection.
+pub async fn drain(body: Body) {
+    let mut stream = body.into_data_stream();
+    while let Some(Ok(_)) = stream.next().await {}
+}
+
+/// Passes the request on when `checked` is Ok; otherwise drains its body
+/// and returns the error (a refusal decided from the head alone).
+pub async fn or_drain<T>(
+    checked: Result<T, ApiError>,
+    request: Request,
+) -> Result<(T, Request), ApiError> {
+    match checked {
+        Ok(value) => Ok((value, request)),
+        Err(e) => {
+            drain(request.into_body()).await;
+            Err(e)
+        }
+    }
+}
+
+/// Skips whatever parts of a multipart body are left.
+pub async fn drain_multipart(multipart: &mut Multipart) {
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(_)) = field.chunk().await {}
+    }
 }
 
 /// Reads a small request body whole.

@@ -9,7 +9,7 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::edit::{self, Blob, Edit, Input, malformed, stream_blob};
-use super::{MAX_BODY_BYTES, media_type, parse_id, read_body, status_body, view};
+use super::{MAX_BODY_BYTES, media_type, or_drain, parse_id, read_body, status_body, view};
 use crate::audio::is_image;
 use crate::error::{ApiError, json_response};
 use crate::render::{self, AccessFilter, track_urn};
@@ -202,7 +202,12 @@ pub async fn create(
     State(shared): State<Arc<Shared>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let user = shared.lock().auth.caller(request.headers())?.user()?;
+    let checked = shared
+        .lock()
+        .auth
+        .caller(request.headers())
+        .and_then(|c| c.user());
+    let (user, request) = or_drain(checked, request).await?;
     let (entries, artwork) = match media_type(request.headers()).as_str() {
         "application/json" => (read_json_entries(request).await?, None),
         "multipart/form-data" => read_form_entries(request).await?,
@@ -291,12 +296,13 @@ pub async fn update(
     Path(urn): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let user = {
+    let checked = (|| {
         let inner = shared.lock();
         let user = inner.auth.caller(request.headers())?.user()?;
         owned_playlist(&inner.world, user, &urn)?;
-        user
-    };
+        Ok(user)
+    })();
+    let (user, request) = or_drain(checked, request).await?;
     let kind = media_type(request.headers());
     if kind != "application/json" {
         return Err(ApiError::bad_request(format!(

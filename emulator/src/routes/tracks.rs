@@ -9,7 +9,9 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::edit::{self, Blob, Edit, Input, malformed, stream_blob};
-use super::{MAX_BODY_BYTES, media_type, parse_id, read_body, status_body, view};
+use super::{
+    MAX_BODY_BYTES, drain_multipart, media_type, or_drain, parse_id, read_body, status_body, view,
+};
 use crate::audio::{is_audio, is_image, wav_duration_ms};
 use crate::error::{ApiError, json_response};
 use crate::paging::Params;
@@ -66,23 +68,29 @@ async fn read_track_form(request: Request, max_asset: u64) -> Result<TrackForm, 
     let mut form = TrackForm::default();
     while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
         let name = field.name().unwrap_or("").to_string();
-        match name.as_str() {
-            "track[asset_data]" => {
-                form.asset = Some(stream_blob(&mut field, "asset_data", max_asset).await?);
-            }
-            "track[artwork_data]" => {
-                form.artwork =
-                    Some(stream_blob(&mut field, "artwork_data", MAX_ARTWORK_BYTES).await?);
-            }
-            _ => {
-                if let Some(key) = name
-                    .strip_prefix("track[")
-                    .and_then(|n| n.strip_suffix(']'))
-                {
-                    let text = field.text().await.map_err(malformed)?;
-                    form.entries.push((key.to_string(), Input::Form(text)));
-                }
-            }
+        let read = match name.as_str() {
+            "track[asset_data]" => stream_blob(&mut field, "asset_data", max_asset)
+                .await
+                .map(|blob| form.asset = Some(blob)),
+            "track[artwork_data]" => stream_blob(&mut field, "artwork_data", MAX_ARTWORK_BYTES)
+                .await
+                .map(|blob| form.artwork = Some(blob)),
+            _ => match name
+                .strip_prefix("track[")
+                .and_then(|n| n.strip_suffix(']'))
+            {
+                Some(key) => field
+                    .text()
+                    .await
+                    .map_err(malformed)
+                    .map(|text| form.entries.push((key.to_string(), Input::Form(text)))),
+                None => Ok(()),
+            },
+        };
+        if let Err(e) = read {
+            // Answer only once the client has sent everything.
+            drain_multipart(&mut multipart).await;
+            return Err(e);
         }
     }
     Ok(form)
@@ -100,16 +108,17 @@ pub async fn upload(
     State(shared): State<Arc<Shared>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (user, max_asset) = {
+    let checked = (|| {
         let inner = shared.lock();
         let user = inner.auth.caller(request.headers())?.user()?;
-        (user, inner.world.limits.max_upload_bytes)
-    };
-    if media_type(request.headers()) != "multipart/form-data" {
-        return Err(ApiError::bad_request(
-            "POST /tracks takes multipart/form-data with track[title] and track[asset_data]",
-        ));
-    }
+        if media_type(request.headers()) != "multipart/form-data" {
+            return Err(ApiError::bad_request(
+                "POST /tracks takes multipart/form-data with track[title] and track[asset_data]",
+            ));
+        }
+        Ok((user, inner.world.limits.max_upload_bytes))
+    })();
+    let ((user, max_asset), request) = or_drain(checked, request).await?;
     let form = read_track_form(request, max_asset).await?;
     let edit = parse_edit(form.entries)?;
     let Some(title) = edit.title else {
@@ -191,12 +200,13 @@ pub async fn update(
     Path(urn): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let user = {
+    let checked = (|| {
         let inner = shared.lock();
         let user = inner.auth.caller(request.headers())?.user()?;
         owned_track(&inner.world, user, &urn)?;
-        user
-    };
+        Ok(user)
+    })();
+    let (user, request) = or_drain(checked, request).await?;
     let kind = media_type(request.headers());
     let (entries, artwork) = match kind.as_str() {
         "application/json" => {

@@ -246,6 +246,34 @@ async fn uploads_without_audio_are_refused() {
 }
 
 #[tokio::test]
+async fn a_refused_large_upload_still_gets_its_status() {
+    let mut s = seed();
+    s["limits"] = json!({"max_upload_bytes": 1 << 20});
+    let env = Env::start(s).await;
+    let token = env.login().await;
+    let mut audio = wav(0);
+    audio.resize(8 << 20, 1);
+    let form = || {
+        Form::new().text("track[title]", "Big").part(
+            "track[asset_data]",
+            Part::bytes(audio.clone()).file_name("big.wav"),
+        )
+    };
+    // Refused from the head (a stale token), and refused part-way (too large).
+    let stale = env
+        .send(
+            env.request(Method::POST, "/tracks")
+                .header("Authorization", "OAuth expired-or-unknown")
+                .multipart(form()),
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::UNAUTHORIZED);
+    let too_big = upload(&env, &token, form()).await;
+    assert_eq!(too_big.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(too_big.error_message().contains("asset_data"));
+}
+
+#[tokio::test]
 async fn put_track_is_a_partial_update_and_never_touches_the_audio() {
     let env = Env::start(seed()).await;
     let token = env.login().await;
