@@ -27,7 +27,7 @@ pub enum SeedError {
 
 /// The emulator's world: apps, users, tracks, playlists, the signed-in
 /// user, followings, likes and limits.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Seed {
     /// Registered OAuth applications.
@@ -57,6 +57,23 @@ pub struct Seed {
 
 fn default_token_ttl() -> u64 {
     DEFAULT_TOKEN_TTL_S
+}
+
+/// An empty world with the service's limits and token lifetime.
+impl Default for Seed {
+    fn default() -> Seed {
+        Seed {
+            apps: Vec::new(),
+            me: None,
+            users: Vec::new(),
+            tracks: Vec::new(),
+            playlists: Vec::new(),
+            followings: BTreeMap::new(),
+            likes: BTreeMap::new(),
+            limits: Limits::default(),
+            token_ttl_s: DEFAULT_TOKEN_TTL_S,
+        }
+    }
 }
 
 /// A registered application.
@@ -211,5 +228,27 @@ impl Seed {
         let text = include_str!("demo-seed.yaml");
         // The demo seed is part of the crate and covered by a test.
         Seed::from_text(text).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_service_in_code_and_in_files() {
+        let empty = Seed::default();
+        assert_eq!(empty.token_ttl_s, 3599);
+        assert_eq!(empty.limits.max_playlist_tracks, 500);
+        assert_eq!(Seed::from_text("{}").expect("empty JSON seed"), empty);
+        assert_eq!(Seed::from_text("users: []").expect("YAML seed"), empty);
+    }
+
+    #[test]
+    fn parse_errors_name_the_format() {
+        let err = Seed::from_text("{ nope").expect_err("bad JSON");
+        assert!(err.to_string().contains("JSON"), "{err}");
+        let err = Seed::from_text("users: [unclosed").expect_err("bad YAML");
+        assert!(err.to_string().contains("YAML"), "{err}");
     }
 }
