@@ -224,6 +224,7 @@ async fn emulate(State(shared): State<Arc<Shared>>, mut request: Request, next: 
             }
         }
     };
+    tracing::debug!(%method, %path, status = response.status().as_u16(), "served");
     shared.lock().log.push(LogEntry {
         method: method.to_string(),
         path,
