@@ -41,7 +41,7 @@ pub fn wav_duration_ms(head: &[u8], total_size: u64) -> Option<u64> {
     if byte_rate == 0 {
         return None;
     }
-    Some(total_size.saturating_sub(44) * 1000 / u64::from(byte_rate))
+    Some(total_size.saturating_sub(44).saturating_mul(1000) / u64::from(byte_rate))
 }
 
 #[cfg(test)]

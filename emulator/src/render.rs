@@ -122,6 +122,12 @@ pub fn user_urn(id: u64) -> String {
     format!("soundcloud:users:{id}")
 }
 
+/// A CDN-looking artwork URL named after the artwork's hash.
+fn artwork_url(sha256: &str) -> String {
+    let name: String = sha256.chars().take(12).collect();
+    format!("https://i1.sndcdn.com/artworks-{name}-large.jpg")
+}
+
 fn stored(fields: &Fields, name: &str, default: Value) -> Value {
     fields.get(name).cloned().unwrap_or(default)
 }
@@ -287,10 +293,7 @@ pub fn track(world: &World, view: &View, t: &Track) -> Object {
         m.put(name, stored(f, name, json!(true)));
     }
     let artwork = match &t.artwork_sha256 {
-        Some(sha) => json!(format!(
-            "https://i1.sndcdn.com/artworks-{}-large.jpg",
-            &sha[..sha.len().min(12)]
-        )),
+        Some(sha) => json!(artwork_url(sha)),
         None => json!(""),
     };
     m.put("artwork_url", stored(f, "artwork_url", artwork));
@@ -406,10 +409,7 @@ pub fn playlist(world: &World, view: &View, p: &Playlist, tracks: Option<&Access
     m.put("downloadable", stored(f, "downloadable", json!(true)));
     m.put("streamable", stored(f, "streamable", json!(true)));
     let artwork = match &p.artwork_sha256 {
-        Some(sha) => json!(format!(
-            "https://i1.sndcdn.com/artworks-{}-large.jpg",
-            &sha[..sha.len().min(12)]
-        )),
+        Some(sha) => json!(artwork_url(sha)),
         None => json!(""),
     };
     m.put("artwork_url", stored(f, "artwork_url", artwork));
@@ -423,7 +423,7 @@ pub fn playlist(world: &World, view: &View, p: &Playlist, tracks: Option<&Access
                 .and_then(Value::as_u64)
                 .unwrap_or(0)
         })
-        .sum();
+        .fold(0u64, u64::saturating_add);
     m.put("duration", json!(duration));
     m.put("track_count", json!(p.tracks.len()));
     m.put("likes_count", json!(world.playlist_likers(p.id)));

@@ -746,9 +746,17 @@ impl World {
         self.apps.iter().find(|a| a.client_id == client_id)
     }
 
+    /// A fresh id, unused by any user, track or playlist.
     pub fn allocate_id(&mut self) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
+        let mut id = self.next_id;
+        while self.users.contains_key(&id)
+            || self.tracks.contains_key(&id)
+            || self.playlists.contains_key(&id)
+        {
+            // Past u64::MAX (only a seed can get there) start over low.
+            id = id.checked_add(1).unwrap_or(FIRST_NEW_ID);
+        }
+        self.next_id = id.checked_add(1).unwrap_or(FIRST_NEW_ID);
         id
     }
 
@@ -831,7 +839,7 @@ impl World {
                 .get("duration")
                 .and_then(Value::as_u64)
                 .unwrap_or(0);
-            c.upload_seconds += ms / 1000;
+            c.upload_seconds = c.upload_seconds.saturating_add(ms / 1000);
         }
         for p in self.playlists.values() {
             let c = counts.users.entry(p.user_id).or_default();
@@ -1012,12 +1020,12 @@ impl World {
                 Sharing::Public => c.public_tracks += 1,
                 Sharing::Private => c.private_tracks += 1,
             }
-            c.upload_seconds += track
+            let ms = track
                 .fields
                 .get("duration")
                 .and_then(Value::as_u64)
-                .unwrap_or(0)
-                / 1000;
+                .unwrap_or(0);
+            c.upload_seconds = c.upload_seconds.saturating_add(ms / 1000);
         }
         self.tracks.insert(track.id, track);
     }

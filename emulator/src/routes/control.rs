@@ -74,8 +74,9 @@ pub async fn add_faults(State(shared): State<Arc<Shared>>, body: Bytes) -> Respo
     // Parse the wrapped form first, so that its errors name the bad field.
     let rules = match serde_json::from_slice::<Value>(&body) {
         Err(e) => return refused(format!("the body is not JSON: {e}")),
-        Ok(Value::Object(m)) if m.contains_key("rules") => {
-            match serde_json::from_value::<Vec<FaultRule>>(m["rules"].clone()) {
+        Ok(Value::Object(mut m)) if m.contains_key("rules") => {
+            let rules = m.remove("rules").unwrap_or_default();
+            match serde_json::from_value::<Vec<FaultRule>>(rules) {
                 Ok(rules) => rules,
                 Err(e) => return refused(format!("rules: {e}")),
             }

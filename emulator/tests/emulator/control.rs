@@ -212,3 +212,44 @@ fn the_binary_prints_its_url_serves_the_seed_and_stops_on_sigterm() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("/nonexistent/seed.yaml"));
 }
+
+#[tokio::test]
+async fn extreme_seed_values_are_served_not_panicked_on() {
+    let max = u64::MAX;
+    let env = Env::start(json!({
+        "apps": [{"client_id": "app", "client_secret": "secret",
+                  "redirect_uris": ["http://127.0.0.1/callback"]}],
+        "me": 1,
+        "users": [{"id": 1, "permalink": "a"}],
+        "tracks": [
+            {"id": max, "user_id": 1, "title": "Édith", "duration": max,
+             "artwork_sha256": "ééééééééééééééé"},
+            {"id": 5, "user_id": 1, "title": "", "duration": max}
+        ],
+        "playlists": [{"id": 9, "user_id": 1, "title": "", "tracks": [max, 5, max]}]
+    }))
+    .await;
+    let token = env.login().await;
+    assert_eq!(env.get("/me", &token).await.status, StatusCode::OK);
+    let track = env.get(&format!("/tracks/{max}"), &token).await;
+    assert_eq!(track.status, StatusCode::OK);
+    assert_eq!(track.json["permalink"], "dith");
+    assert_eq!(
+        env.get("/tracks/5", &token).await.json["permalink"],
+        "track"
+    );
+    let set = env.get("/playlists/9", &token).await.json;
+    assert_eq!(set["permalink"], "set");
+    assert_eq!(set["track_count"], 3);
+    // New ids keep coming even past the largest seeded one.
+    let created = env
+        .send(
+            env.request(Method::POST, "/playlists")
+                .header("Authorization", format!("OAuth {token}"))
+                .json(&json!({"playlist": {"title": "next"}})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let id = created.json["id"].as_u64().expect("id");
+    assert!(id != max && id != 5 && id != 9 && id != 1, "{id} is fresh");
+}
