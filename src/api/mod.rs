@@ -1206,3 +1206,8 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod client_tests;
+#[cfg(test)]
+mod fake_server;
