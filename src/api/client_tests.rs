@@ -755,3 +755,89 @@ async fn a_connection_refused_read_is_retried_then_reported() {
     );
     assert!(!err.to_string().contains("tok"));
 }
+
+/// Collects formatted log output.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_token_or_secret_reaches_a_log_line_or_an_error_at_trace_level() {
+    let logs = LogBuffer::default();
+    let writer_logs = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer_logs.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = FakeServer::start(|seen, _| match seen.path() {
+        "/oauth/token" if form(seen).iter().any(|(_, v)| v == "REFRESH-ONE-x9") => Answer::json(
+            200,
+            json!({"access_token": "ACCESS-TWO-x9", "refresh_token": "REFRESH-TWO-x9", "expires_in": 3599}),
+        ),
+        "/oauth/token" => Answer::json(400, json!({"error": "invalid_grant"})),
+        "/me" if seen.header("authorization") == Some("OAuth ACCESS-TWO-x9") => Answer::json(200, json!({"id": 1})),
+        "/me/tracks" => Answer::text(503, "busy"),
+        _ => Answer::text(401, ""),
+    })
+    .await;
+    let api = ApiReader::new(
+        config_with_secret(&server.base),
+        store("ACCESS-ONE-x9", "REFRESH-ONE-x9"),
+    )
+    .unwrap();
+    // 401, refresh, retry; then a 503 retried until the budget is spent.
+    api.me().await.unwrap();
+    let mut errors = vec![api.my_tracks().await.unwrap_err().to_string()];
+    // Refused even with a fresh token; then a refresh refused outright.
+    let refused = ApiReader::new(
+        config_with_secret(&server.base),
+        store("ACCESS-ONE-x9", "REFRESH-ONE-x9"),
+    )
+    .unwrap();
+    let err = refused.user(Urn::user(2)).await.unwrap_err();
+    errors.push(err.to_string());
+    errors.push(format!("{err:?}"));
+    let dead = ApiReader::new(
+        config_with_secret(&server.base),
+        store("ACCESS-ONE-x9", "REFRESH-DEAD-x9"),
+    )
+    .unwrap();
+    let err = dead.me().await.unwrap_err();
+    assert!(matches!(err, ApiError::LoginExpired { .. }), "{err:?}");
+    errors.push(err.to_string());
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("request"), "the requests were logged: {text}");
+    assert!(text.contains("retrying"), "the retries were logged: {text}");
+    for secret in [
+        "ACCESS-ONE-x9",
+        "ACCESS-TWO-x9",
+        "REFRESH-ONE-x9",
+        "REFRESH-TWO-x9",
+        "REFRESH-DEAD-x9",
+        "CLIENT-SECRET-x9",
+    ] {
+        assert!(!text.contains(secret), "{secret} in the logs:\n{text}");
+        for e in &errors {
+            assert!(!e.contains(secret), "{secret} in an error: {e}");
+        }
+    }
+}
+
+fn config_with_secret(base: &str) -> ApiConfig {
+    let mut config = config(base);
+    config.client_secret = Some(Secret::new("CLIENT-SECRET-x9"));
+    config
+}
