@@ -967,14 +967,16 @@ impl ApiWriter {
     }
 
     /// Updates a playlist (`PUT /playlists/{urn}`): the given fields and the
-    /// complete track list, since a PUT replaces the list. The returned
-    /// playlist is read back with every track, blocked ones included.
+    /// complete track list, since a PUT replaces the list. `Ok` means the
+    /// service accepted it; to verify, read it back with
+    /// [`ApiReader::playlist`] (the PUT's own answer may hide blocked
+    /// tracks, so it is not used).
     pub async fn update_playlist(
         &self,
         urn: Urn,
         fields: &Fields,
         tracks: &[Urn],
-    ) -> Result<RemotePlaylist, ApiError> {
+    ) -> Result<(), ApiError> {
         let body = playlist_body(fields, tracks);
         let urn_text = urn.to_string();
         self.write(
@@ -984,8 +986,8 @@ impl ApiWriter {
             CallBody::Json(body),
             self.request_timeout(),
         )
-        .await?;
-        self.playlist(urn).await
+        .await
+        .map(drop)
     }
 
     pub async fn delete_playlist(&self, urn: Urn) -> Result<(), ApiError> {

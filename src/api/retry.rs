@@ -84,13 +84,16 @@ impl RetryPolicy {
     fn next_delay(&self, error: &ApiError, step: Option<Duration>) -> Option<Duration> {
         let step = step?;
         if let Some(hint) = error.retry_after() {
-            return Some(hint + jitter_up_to(self.hint_jitter));
+            return Some(hint.saturating_add(jitter_up_to(self.hint_jitter)));
         }
         let base = if error.is_rate_limit() {
+            // The same exponential schedule, started at the rate-limit floor.
+            let cap = self.max_delay.max(self.rate_limit_min_delay);
             let scale =
-                self.rate_limit_min_delay.as_secs_f64() / self.min_delay.as_secs_f64().max(1e-9);
-            step.mul_f64(scale.max(1.0))
-                .min(self.max_delay.max(self.rate_limit_min_delay))
+                self.rate_limit_min_delay.as_secs_f64() / self.min_delay.as_secs_f64().max(1e-3);
+            Duration::try_from_secs_f64(step.as_secs_f64() * scale.max(1.0))
+                .unwrap_or(cap)
+                .min(cap)
         } else {
             step
         };
@@ -150,12 +153,27 @@ impl Pacer {
     /// Records a server-given wait longer than the run accepts, so that the
     /// other requests park at once too.
     pub(crate) fn park(&self, wait: Duration) {
-        self.hold_until(Instant::now() + wait);
+        self.hold_until(instant_after(wait));
     }
 }
 
+/// `now + wait`, saturating: a server can ask for any wait at all.
+fn instant_after(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(FAR_FUTURE))
+        .unwrap_or(now)
+}
+
+/// Stands in for waits too long to represent (a year).
+const FAR_FUTURE: Duration = Duration::from_secs(366 * 24 * 3600);
+
 pub(crate) fn parked(method: &Method, path: &str, wait: Duration) -> ApiError {
-    let resume_at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+    let now = Utc::now();
+    let resume_at = chrono::Duration::from_std(wait)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
     ApiError::Parked {
         method: method.clone(),
         path: path.to_owned(),
@@ -217,7 +235,7 @@ where
         .adjust(|error, step| {
             let delay = policy.next_delay(error, step)?;
             if error.is_rate_limit() {
-                pacer.hold_until(Instant::now() + delay);
+                pacer.hold_until(instant_after(delay));
             }
             Some(delay)
         })
@@ -498,6 +516,36 @@ mod tests {
         let resume = err.resume_at().expect("parked");
         assert!(resume > Utc::now() + chrono::Duration::minutes(59));
         assert!(err.to_string().contains("run again after"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn absurd_server_waits_park_instead_of_overflowing() {
+        let pacer = Pacer::default();
+        pacer.park(Duration::from_secs(u64::MAX));
+        let err = pacer
+            .wait_turn(&test_policy(), &Method::GET, "/me")
+            .await
+            .unwrap_err();
+        assert!(err.resume_at().is_some());
+        let wait = server_wait(Some("18446744073709551615"), b"", SystemTime::now()).unwrap();
+        assert_eq!(
+            parked(&Method::GET, "/me", wait).resume_at(),
+            Some(DateTime::<Utc>::MAX_UTC)
+        );
+        let policy = RetryPolicy::default();
+        let huge = status(429, Some(Duration::from_secs(u64::MAX)));
+        assert!(
+            policy
+                .next_delay(&huge, Some(Duration::from_secs(1)))
+                .unwrap()
+                >= Duration::from_secs(u64::MAX)
+        );
+        assert!(
+            policy
+                .next_delay(&status(429, None), Some(Duration::from_secs(u64::MAX / 4)))
+                .unwrap()
+                <= policy.max_delay
+        );
     }
 
     #[tokio::test]

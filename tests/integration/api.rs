@@ -471,11 +471,11 @@ async fn a_playlist_with_a_blocked_track_keeps_it_across_an_update() {
     tracks.push(Urn::track(102));
     let mut fields = Fields::new();
     fields.insert("title".into(), FieldValue::Text("Mine, edited".into()));
-    let updated = world
-        .writer()
-        .update_playlist(Urn::playlist(200), &fields, &tracks)
+    let api = world.writer();
+    api.update_playlist(Urn::playlist(200), &fields, &tracks)
         .await
         .unwrap();
+    let updated = api.playlist(Urn::playlist(200)).await.unwrap();
     assert_eq!(
         updated.tracks,
         vec![Urn::track(100), Urn::track(101), Urn::track(102)]
