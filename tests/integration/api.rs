@@ -737,3 +737,44 @@ async fn sign_out_ends_the_session() {
     let log = world.requests_since(0).await;
     assert_eq!(log.last().map(String::as_str), Some("POST /sign-out 200"));
 }
+
+#[tokio::test]
+async fn pulling_a_large_account_costs_one_call_per_page_plus_one_per_playlist() {
+    // 10,000 liked tracks, 2,000 follows, 100 playlists of 5 tracks, 50 own tracks.
+    let mut users = vec![
+        json!({"id": 1, "permalink": "alice"}),
+        json!({"id": 2, "permalink": "bob"}),
+    ];
+    users.extend((10..2010).map(|id| json!({"id": id, "permalink": format!("u{id}")})));
+    let mut tracks: Vec<Value> = (0..10_000u64)
+        .map(|i| json!({"id": 100_000 + i, "user_id": 2, "title": format!("Liked {i}"), "permalink": format!("l{i}")}))
+        .collect();
+    tracks.extend((0..50u64).map(|i| json!({"id": 500 + i, "user_id": 1, "title": format!("Own {i}"), "permalink": format!("o{i}")})));
+    let playlists: Vec<Value> = (0..100u64)
+        .map(|i| {
+            let members: Vec<u64> = (0..5).map(|k| 100_000 + i * 5 + k).collect();
+            json!({"id": 9000 + i, "user_id": 1, "title": format!("P{i}"), "permalink": format!("p{i}"), "tracks": members})
+        })
+        .collect();
+    let liked: Vec<u64> = (100_000..110_000).collect();
+    let following: Vec<u64> = (10..2010).collect();
+    let world = World::start(seed(json!({
+        "users": users, "tracks": tracks, "playlists": playlists,
+        "followings": {"1": following}, "likes": {"1": {"tracks": liked, "playlists": []}}
+    })))
+    .await;
+    let before = world.requests().await.len();
+    let started = std::time::Instant::now();
+    let state = scsync::remote::pull(&world.reader()).await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(state.liked_tracks.len(), 10_000);
+    assert_eq!(state.followings.len(), 2_000);
+    assert_eq!(state.playlists.len(), 100);
+    assert!(state.playlists.iter().all(|p| p.tracks.len() == 5));
+    assert_eq!(state.tracks.len(), 50);
+    let calls = world.requests_since(before).await.len();
+    // /me 1, own tracks 1, playlists 1 + 100 track lists, follows 10,
+    // liked tracks 50, liked playlists 1.
+    assert_eq!(calls, 164);
+    eprintln!("pull of a large account: {calls} calls in {elapsed:?}");
+}
