@@ -104,6 +104,20 @@ impl ApiConfig {
         }
     }
 
+    /// The production defaults with the given hosts (the manifest's
+    /// `account.api_url` / `auth_url`).
+    pub fn with_hosts(
+        client_id: impl Into<String>,
+        client_secret: Option<Secret>,
+        api_url: &str,
+        auth_url: &str,
+    ) -> Result<ApiConfig, ApiError> {
+        let mut config = ApiConfig::new(client_id, client_secret);
+        config.api_url = parse_base_url(api_url)?;
+        config.auth_url = parse_base_url(auth_url)?;
+        Ok(config)
+    }
+
     /// Points both hosts at one base (the emulator serves both), with fast
     /// retries and no write spacing: the settings integration tests want.
     pub fn for_emulator(
