@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -379,7 +379,7 @@ impl Transport {
                 if let Some(token) = token
                     && self.is_api_origin(&call.url)
                 {
-                    request = request.header(AUTHORIZATION, format!("OAuth {}", token.expose()));
+                    request = request.header(AUTHORIZATION, oauth_header(token)?);
                 }
             }
             CallAuth::None => {}
@@ -515,6 +515,17 @@ impl Transport {
             retry_after: wait,
         }
     }
+}
+
+/// `OAuth TOKEN`, marked sensitive so that no debug output shows it.
+fn oauth_header(token: &Secret) -> Result<HeaderValue, ApiError> {
+    let mut value = HeaderValue::from_str(&format!("OAuth {}", token.expose())).map_err(|_| {
+        ApiError::LoginExpired {
+            detail: "the stored access token is not valid header text".to_owned(),
+        }
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 enum BodyError {
