@@ -14,6 +14,9 @@ use super::ApiError;
 use super::models::{field_to_form, wire_name};
 use crate::model::Fields;
 
+/// Bytes read from disk per chunk of the upload stream.
+const UPLOAD_CHUNK: usize = 64 * 1024;
+
 pub(crate) struct TrackUpload {
     file: PathBuf,
     artwork: Option<PathBuf>,
@@ -72,7 +75,7 @@ async fn file_part(path: &Path, mime: &str) -> Result<Part, ApiError> {
         .await
         .map_err(|source| file_error(path, source))?
         .len();
-    let body = Body::wrap_stream(ReaderStream::new(file));
+    let body = Body::wrap_stream(ReaderStream::with_capacity(file, UPLOAD_CHUNK));
     Part::stream_with_length(body, length)
         .file_name(ascii_file_name(path))
         .mime_str(mime)
