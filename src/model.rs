@@ -276,6 +276,10 @@ pub struct Policy {
     pub max_deletes: usize,
     pub on_audio_change: OnAudioChange,
     pub concurrency: usize,
+    /// Client-side cap on writes, so large applies stay under the service's
+    /// limits in the first place.
+    pub writes_per_minute: u32,
+    pub retry: RetrySettings,
 }
 
 impl Default for Policy {
@@ -285,6 +289,31 @@ impl Default for Policy {
             max_deletes: 10,
             on_audio_change: OnAudioChange::Warn,
             concurrency: 4,
+            writes_per_minute: 60,
+            retry: RetrySettings::default(),
+        }
+    }
+}
+
+/// The manifest's `policy.retry`: how hard to retry failed requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetrySettings {
+    /// Retries after the first attempt.
+    pub attempts: u32,
+    /// First backoff step for a server error, in milliseconds; a rate limit
+    /// without a reset time starts at ten times this.
+    pub first_delay_ms: u64,
+    /// The longest wait a run accepts; a longer server-given wait stops the
+    /// run and reports when it can resume.
+    pub max_wait_s: u64,
+}
+
+impl Default for RetrySettings {
+    fn default() -> RetrySettings {
+        RetrySettings {
+            attempts: 6,
+            first_delay_ms: 1000,
+            max_wait_s: 900,
         }
     }
 }

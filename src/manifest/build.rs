@@ -18,7 +18,7 @@ use super::yaml::{self, Pos};
 use super::{Account, Credentials, DaemonSettings, Diagnostic, Manifest, ManifestErrors};
 use crate::model::{
     Desired, DesiredPlaylist, DesiredTrack, FieldType, FieldValue, Fields, OnAudioChange,
-    PLAYLIST_FIELDS, Policy, Prune, Reference, TRACK_FIELDS, Urn, UrnKind,
+    PLAYLIST_FIELDS, Policy, Prune, Reference, RetrySettings, TRACK_FIELDS, Urn, UrnKind,
 };
 use crate::secret::Secret;
 
@@ -412,6 +412,22 @@ fn build_policy(object: &CheckedObject) -> Policy {
             None => defaults.on_audio_change,
         },
         concurrency: count("concurrency", defaults.concurrency),
+        writes_per_minute: object
+            .int("writes_per_minute")
+            .and_then(|i| u32::try_from(i).ok())
+            .unwrap_or(defaults.writes_per_minute),
+        retry: object
+            .object("retry")
+            .map_or(defaults.retry, |r| build_retry(r, defaults.retry)),
+    }
+}
+
+fn build_retry(object: &CheckedObject, defaults: RetrySettings) -> RetrySettings {
+    let number = |name: &str| object.int(name).and_then(|i| u64::try_from(i).ok());
+    RetrySettings {
+        attempts: number("attempts").map_or(defaults.attempts, |n| n as u32),
+        first_delay_ms: number("first_delay_ms").unwrap_or(defaults.first_delay_ms),
+        max_wait_s: number("max_wait_s").unwrap_or(defaults.max_wait_s),
     }
 }
 

@@ -299,8 +299,48 @@ fn manifest_shape() -> Shape {
                 "requests in flight at once",
             )
             .default(json!(4)),
+            field(
+                "writes_per_minute",
+                Shape::Int {
+                    min: 1,
+                    max: 100_000,
+                },
+                "client-side cap on write requests, to stay under the service's limits",
+            )
+            .default(json!(60)),
+            field(
+                "retry",
+                Shape::Object(Object {
+                    what: "`policy.retry`",
+                    fields: vec![
+                        field(
+                            "attempts",
+                            Shape::Int { min: 0, max: 20 },
+                            "retries after the first attempt",
+                        )
+                        .default(json!(6)),
+                        field(
+                            "first_delay_ms",
+                            Shape::Int {
+                                min: 1,
+                                max: 600_000,
+                            },
+                            "first backoff step after a server error (a rate limit without a reset time starts at ten times this)",
+                        )
+                        .default(json!(1000)),
+                        field(
+                            "max_wait_s",
+                            Shape::Int { min: 1, max: 86_400 },
+                            "the longest wait a run accepts; a longer one stops the run and says when to resume",
+                        )
+                        .default(json!(900)),
+                    ],
+                    hints: &[],
+                }),
+                "how failed requests are retried",
+            ),
         ],
-        hints: &[],
+        hints: &[("rate", "writes_per_minute"), ("retries", "retry")],
     });
     let daemon = Shape::Object(Object {
         what: "`daemon`",

@@ -159,6 +159,7 @@ fn a_good_manifest_loads_into_exactly_what_it_says() {
             max_deletes: 3,
             on_audio_change: OnAudioChange::Replace,
             concurrency: 2,
+            ..Policy::default()
         }
     );
     assert_eq!(
