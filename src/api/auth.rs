@@ -439,6 +439,38 @@ impl PendingLogin {
         &self.redirect_uri
     }
 
+    /// For an authorization server that approves at once (the emulator in
+    /// `scsync demo`): fetches the authorization URL without following its
+    /// redirect and hands the redirect target to [`PendingLogin::complete`]
+    /// as if the user had pasted it. A real server answers with a login page
+    /// instead, and this fails.
+    pub async fn approve_without_browser(&self) -> Result<mpsc::Receiver<String>, ApiError> {
+        let failed = |detail: String| ApiError::Login { detail };
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| failed(format!("cannot build the HTTP client: {e}")))?;
+        let reply = http
+            .get(self.authorize_url.clone())
+            .send()
+            .await
+            .map_err(|e| failed(format!("the authorization server did not answer: {e}")))?;
+        let location = reply
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                failed(format!(
+                    "the authorization server answered {} without approving; log in with a browser",
+                    reply.status()
+                ))
+            })?;
+        let (tx, rx) = mpsc::channel(1);
+        // The channel has room for this one line.
+        let _ = tx.try_send(location.to_owned());
+        Ok(rx)
+    }
+
     /// Waits for the redirect (on the loopback listener, or as a URL pasted
     /// into `pasted`), checks `state`, exchanges the code, and saves the
     /// tokens in `store` before returning them.

@@ -780,6 +780,9 @@ async fn no_token_or_secret_reaches_a_log_line_or_an_error_at_trace_level() {
         .with_writer(move || writer_logs.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests on other threads may have cached "nobody listens" for
+    // these call sites; recompute now that this thread has a subscriber.
+    tracing::callsite::rebuild_interest_cache();
 
     let server = FakeServer::start(|seen, _| match seen.path() {
         "/oauth/token" if form(seen).iter().any(|(_, v)| v == "REFRESH-ONE-x9") => Answer::json(

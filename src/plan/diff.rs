@@ -945,6 +945,12 @@ fn short_digest(digest: &str) -> String {
 
 /// The desired fields that differ from the remote ones, and a [`Change`] for
 /// each (old = the remote value as read, new = the manifest's).
+/// Whether every desired field already holds on the remote side, by the
+/// planner's own comparison (used to verify a write that may have happened).
+pub fn fields_match(desired: &Fields, remote: &Fields) -> bool {
+    field_changes(desired, remote).1.is_empty()
+}
+
 fn field_changes(desired: &Fields, remote: &Fields) -> (Fields, Vec<Change>) {
     let mut changed = Fields::new();
     let mut changes = Vec::new();
