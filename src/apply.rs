@@ -1,1 +1,764 @@
-//! (being written)
+//! Executes a plan: ordering, bounded concurrency, the journal, outcomes.
+//!
+//! Writes of one kind run in plan order, one lane per kind; the lanes run
+//! side by side, at most `policy.concurrency` requests in flight. Playlists
+//! wait for the uploads they reference; removals run after everything else.
+//! Every action's intent is committed to the journal before its request and
+//! its outcome after, so a crash at any point is recovered on the next run.
+//! One failed action does not stop independent ones; the ones that depend on
+//! it are skipped; all are reported.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+
+use futures_util::future::join_all;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use crate::api::{ApiError, ApiWriter};
+use crate::audio::hex;
+use crate::model::{FieldValue, Fields, ManagedItem, ManagedKind, Urn};
+use crate::plan::{Action, ActionKind, Op, Plan, Request, TrackRef};
+use crate::state::{
+    IntentId, IntentOutcome, IntentRecord, ManagedChange, NewIntent, RunId, StateError, Store,
+};
+
+/// Lets a caller (SIGINT/SIGTERM, the daemon) stop an apply between requests:
+/// the request in flight finishes and is recorded, the rest are skipped.
+pub trait StopCheck: Sync {
+    fn should_stop(&self) -> bool;
+}
+
+/// Never stops: for one-shot runs without signal handling.
+pub struct NeverStop;
+
+impl StopCheck for NeverStop {
+    fn should_stop(&self) -> bool {
+        false
+    }
+}
+
+/// What happened to each action.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    pub succeeded: Vec<String>,
+    pub failed: Vec<(String, String)>,
+    pub skipped: Vec<(String, String)>,
+    pub interrupted: bool,
+}
+
+impl ApplyReport {
+    pub fn ok(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty() && !self.interrupted
+    }
+
+    /// One line: `3 done, 1 failed, 2 skipped`.
+    pub fn summary(&self) -> String {
+        let mut line = format!(
+            "{} done, {} failed, {} skipped",
+            self.succeeded.len(),
+            self.failed.len(),
+            self.skipped.len()
+        );
+        if self.interrupted {
+            line.push_str(" (interrupted)");
+        }
+        line
+    }
+}
+
+/// Everything apply needs besides the plan.
+pub struct Applier<'a> {
+    pub api: &'a ApiWriter,
+    pub store: &'a Store,
+    pub run: RunId,
+    pub concurrency: usize,
+    pub stop: &'a dyn StopCheck,
+}
+
+/// The result of one action's request(s).
+enum Outcome {
+    Done(Option<Urn>),
+    Failed(String),
+    Skipped(String),
+}
+
+/// Shared between lanes: what each track key became.
+#[derive(Default)]
+struct Progress {
+    /// Track key -> URN, for uploads done in this run.
+    uploaded: HashMap<String, Urn>,
+    /// Track keys whose upload failed or was skipped.
+    broken: HashMap<String, String>,
+}
+
+impl Applier<'_> {
+    pub async fn apply(&self, plan: &Plan) -> Result<ApplyReport, StateError> {
+        for forget in &plan.forget {
+            self.store.forget_managed(forget.kind, &forget.key)?;
+        }
+        let report = Mutex::new(ApplyReport::default());
+        let progress = Mutex::new(Progress::default());
+        let permits = Semaphore::new(self.concurrency.max(1));
+        let ctx = LaneContext {
+            applier: self,
+            report: &report,
+            progress: &progress,
+            permits: &permits,
+        };
+
+        let lane = |kind: ActionKind, removals: bool| -> Vec<&Action> {
+            plan.actions
+                .iter()
+                .filter(|a| a.kind == kind && (a.op == Op::Remove) == removals)
+                .collect()
+        };
+        // Tracks before the playlists that use them; other kinds alongside.
+        let tracks_then_playlists = async {
+            ctx.run_lane(lane(ActionKind::Track, false)).await?;
+            ctx.run_lane(lane(ActionKind::Playlist, false)).await
+        };
+        let others = [
+            ActionKind::Follow,
+            ActionKind::TrackLike,
+            ActionKind::PlaylistLike,
+        ]
+        .map(|kind| ctx.run_lane(lane(kind, false)));
+        let (first, rest) = tokio::join!(tracks_then_playlists, join_all(others));
+        first?;
+        rest.into_iter().collect::<Result<(), _>>()?;
+
+        // Removals last, once everything they might affect is settled.
+        let removals = [
+            ActionKind::TrackLike,
+            ActionKind::PlaylistLike,
+            ActionKind::Follow,
+            ActionKind::Playlist,
+            ActionKind::Track,
+        ]
+        .map(|kind| ctx.run_lane(lane(kind, true)));
+        join_all(removals)
+            .await
+            .into_iter()
+            .collect::<Result<(), _>>()?;
+
+        Ok(report.into_inner().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+struct LaneContext<'a> {
+    applier: &'a Applier<'a>,
+    report: &'a Mutex<ApplyReport>,
+    progress: &'a Mutex<Progress>,
+    permits: &'a Semaphore,
+}
+
+impl LaneContext<'_> {
+    async fn run_lane(&self, actions: Vec<&Action>) -> Result<(), StateError> {
+        for action in actions {
+            let label = label(action);
+            if self.applier.stop.should_stop() {
+                self.with_report(|r| {
+                    r.interrupted = true;
+                    r.skipped.push((label.clone(), "interrupted".into()));
+                });
+                self.note_broken(action, "interrupted");
+                continue;
+            }
+            let outcome = match self.dependencies_ready(action) {
+                Err(reason) => Outcome::Skipped(reason),
+                Ok(tracks) => {
+                    let intent = self.record_intent(action)?;
+                    let outcome = {
+                        let _permit = self.permits.acquire().await;
+                        self.perform(action, &tracks).await
+                    };
+                    self.record(action, intent, &outcome)?;
+                    outcome
+                }
+            };
+            match outcome {
+                Outcome::Done(urn) => {
+                    if let (Request::UploadTrack { .. }, Some(urn)) = (&action.request, urn) {
+                        self.with_progress(|p| p.uploaded.insert(action.key.clone(), urn));
+                    }
+                    tracing::info!(action = %label, "done");
+                    self.with_report(|r| r.succeeded.push(label));
+                }
+                Outcome::Failed(error) => {
+                    tracing::error!(action = %label, %error, "failed");
+                    self.note_broken(action, "failed");
+                    self.with_report(|r| r.failed.push((label, error)));
+                }
+                Outcome::Skipped(reason) => {
+                    tracing::warn!(action = %label, %reason, "skipped");
+                    self.note_broken(action, "was skipped");
+                    self.with_report(|r| r.skipped.push((label, reason)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn with_report<T>(&self, f: impl FnOnce(&mut ApplyReport) -> T) -> T {
+        f(&mut self.report.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn with_progress<T>(&self, f: impl FnOnce(&mut Progress) -> T) -> T {
+        f(&mut self.progress.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn note_broken(&self, action: &Action, what: &str) {
+        if matches!(action.request, Request::UploadTrack { .. }) {
+            let reason = format!("its track {} {what}", action.key);
+            self.with_progress(|p| p.broken.insert(action.key.clone(), reason));
+        }
+    }
+
+    /// The playlist's track list with every key replaced by its URN, or why
+    /// the action cannot run.
+    fn dependencies_ready(&self, action: &Action) -> Result<Vec<Urn>, String> {
+        let refs = match &action.request {
+            Request::CreatePlaylist { tracks, .. } | Request::UpdatePlaylist { tracks, .. } => {
+                tracks
+            }
+            _ => return Ok(Vec::new()),
+        };
+        self.with_progress(|p| {
+            refs.iter()
+                .map(|r| match r {
+                    TrackRef::Urn(urn) => Ok(*urn),
+                    TrackRef::Key(key) => match (p.uploaded.get(key), p.broken.get(key)) {
+                        (Some(urn), _) => Ok(*urn),
+                        (None, Some(reason)) => Err(reason.clone()),
+                        (None, None) => Err(format!("its track {key} was not uploaded")),
+                    },
+                })
+                .collect()
+        })
+    }
+
+    fn record_intent(&self, action: &Action) -> Result<IntentId, StateError> {
+        let action_json = serde_json::to_string(action).unwrap_or_default();
+        let request_digest = format!("sha256:{}", hex(&Sha256::digest(action_json.as_bytes())));
+        let hint = |name: &str| match &action.request {
+            Request::UploadTrack { fields, .. } | Request::CreatePlaylist { fields, .. } => {
+                match fields.get(name) {
+                    Some(FieldValue::Text(text)) => Some(text.clone()),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        self.applier.store.record_intent(
+            self.applier.run,
+            &NewIntent {
+                op: action.op,
+                kind: action.kind,
+                key: action.key.clone(),
+                title_hint: hint("title"),
+                permalink_hint: hint("permalink"),
+                action_json,
+                request_digest,
+            },
+        )
+    }
+
+    /// Writes the outcome to the journal together with the change it makes
+    /// to the managed-object map, in one transaction.
+    fn record(
+        &self,
+        action: &Action,
+        intent: IntentId,
+        outcome: &Outcome,
+    ) -> Result<(), StateError> {
+        let (journal, changes) = match outcome {
+            Outcome::Done(urn) => (
+                IntentOutcome::Succeeded { urn: *urn },
+                managed_changes(action, *urn),
+            ),
+            Outcome::Failed(error) => (
+                IntentOutcome::Failed {
+                    error: error.clone(),
+                },
+                Vec::new(),
+            ),
+            Outcome::Skipped(reason) => (
+                IntentOutcome::Skipped {
+                    reason: reason.clone(),
+                },
+                Vec::new(),
+            ),
+        };
+        self.applier
+            .store
+            .record_outcome_with(intent, &journal, &changes)
+    }
+
+    async fn perform(&self, action: &Action, tracks: &[Urn]) -> Outcome {
+        let sent_at = chrono::Utc::now();
+        match self.send(action, tracks).await {
+            Ok(urn) => Outcome::Done(urn),
+            Err(error) if error.is_ambiguous_write() => {
+                tracing::warn!(action = %label(action), %error, "the write may have happened; reading back");
+                self.settle_ambiguous(action, tracks, sent_at, error).await
+            }
+            Err(error) => Outcome::Failed(error.to_string()),
+        }
+    }
+
+    /// After a write that may or may not have happened (a 5xx, a timeout, a
+    /// dropped connection), read the account before deciding: a create that
+    /// happened is adopted, an update that holds is done, and only a write
+    /// that verifiably did not happen is sent again, once. A POST is never
+    /// repeated blindly.
+    async fn settle_ambiguous(
+        &self,
+        action: &Action,
+        tracks: &[Urn],
+        sent_at: chrono::DateTime<chrono::Utc>,
+        error: ApiError,
+    ) -> Outcome {
+        match self.read_back(action, tracks, sent_at).await {
+            Ok(ReadBack::Happened(urn)) => Outcome::Done(urn),
+            Ok(ReadBack::DidNotHappen) => match self.send(action, tracks).await {
+                Ok(urn) => Outcome::Done(urn),
+                Err(again) => Outcome::Failed(format!("{again} (after an earlier {error})")),
+            },
+            Ok(ReadBack::Ambiguous(why)) => Outcome::Failed(format!("{error}; {why}")),
+            Err(read) => Outcome::Failed(format!(
+                "{error}; reading it back failed too ({read}); the next run re-checks"
+            )),
+        }
+    }
+
+    async fn read_back(
+        &self,
+        action: &Action,
+        tracks: &[Urn],
+        sent_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<ReadBack, ApiError> {
+        let api = self.applier.api;
+        let managed = || -> HashSet<Urn> {
+            self.applier
+                .store
+                .local_state()
+                .map(|l| l.managed.iter().map(|m| m.urn).collect())
+                .unwrap_or_default()
+        };
+        Ok(match &action.request {
+            Request::UploadTrack { fields, .. } => {
+                let hints = CreateHints::from_fields(fields, sent_at);
+                let managed = managed();
+                let found: Vec<Urn> = api
+                    .my_tracks()
+                    .await?
+                    .into_iter()
+                    .filter(|t| !managed.contains(&t.urn))
+                    .filter(|t| hints.matches(&t.fields, t.created_at.as_deref()))
+                    .map(|t| t.urn)
+                    .collect();
+                ReadBack::from_candidates(&found)
+            }
+            Request::CreatePlaylist { fields, .. } => {
+                let hints = CreateHints::from_fields(fields, sent_at);
+                let managed = managed();
+                let found: Vec<Urn> = api
+                    .my_playlists()
+                    .await?
+                    .into_iter()
+                    .filter(|p| !managed.contains(&p.urn))
+                    .filter(|p| hints.matches(&p.fields, p.created_at.as_deref()))
+                    .map(|p| p.urn)
+                    .collect();
+                ReadBack::from_candidates(&found)
+            }
+            Request::UpdatePlaylist { fields, .. } => {
+                let urn = action.urn.ok_or_else(|| no_urn(action))?;
+                let now = api.playlist(urn).await?;
+                if now.tracks == tracks && crate::plan::diff::fields_match(fields, &now.fields) {
+                    ReadBack::Happened(Some(urn))
+                } else {
+                    ReadBack::DidNotHappen
+                }
+            }
+            Request::UpdateTrack { fields, .. } => {
+                let urn = action.urn.ok_or_else(|| no_urn(action))?;
+                let now = api.track(urn).await?;
+                if crate::plan::diff::fields_match(fields, &now.fields) {
+                    ReadBack::Happened(Some(urn))
+                } else {
+                    ReadBack::DidNotHappen
+                }
+            }
+            // Deletes, follows and likes are idempotent: sending again is safe.
+            _ => ReadBack::DidNotHappen,
+        })
+    }
+
+    /// The request(s) for one action. Returns the URN the action created or
+    /// touched.
+    async fn send(&self, action: &Action, tracks: &[Urn]) -> Result<Option<Urn>, ApiError> {
+        let api = self.applier.api;
+        let urn = action.urn;
+        let target = || urn.ok_or_else(|| no_urn(action));
+        match &action.request {
+            Request::UploadTrack {
+                file,
+                fields,
+                artwork,
+                replaces,
+                ..
+            } => {
+                let created = api.upload_track(file, artwork.as_deref(), fields).await?;
+                if let Some(old) = replaces {
+                    // The new track exists; only now may the old one go.
+                    api.delete_track(*old).await.or_else(ignore_not_found)?;
+                }
+                Ok(Some(created.urn))
+            }
+            Request::UpdateTrack { fields, .. } => {
+                let urn = target()?;
+                if !fields.is_empty() {
+                    api.update_track(urn, fields).await?;
+                }
+                Ok(Some(urn))
+            }
+            Request::DeleteTrack => {
+                api.delete_track(target()?)
+                    .await
+                    .or_else(ignore_not_found)?;
+                Ok(urn)
+            }
+            Request::CreatePlaylist { fields, .. } => {
+                let created = api.create_playlist(fields, tracks).await?;
+                Ok(Some(created.urn))
+            }
+            Request::UpdatePlaylist { fields, .. } => {
+                let urn = target()?;
+                api.update_playlist(urn, fields, tracks).await?;
+                Ok(Some(urn))
+            }
+            Request::DeletePlaylist => {
+                api.delete_playlist(target()?)
+                    .await
+                    .or_else(ignore_not_found)?;
+                Ok(urn)
+            }
+            Request::Follow => {
+                api.follow(target()?).await?;
+                Ok(urn)
+            }
+            Request::Unfollow => {
+                api.unfollow(target()?).await.or_else(ignore_not_found)?;
+                Ok(urn)
+            }
+            Request::Like => {
+                let target = target()?;
+                match action.kind {
+                    ActionKind::PlaylistLike => api.like_playlist(target).await?,
+                    _ => api.like_track(target).await?,
+                }
+                Ok(urn)
+            }
+            Request::Unlike => {
+                let target = target()?;
+                match action.kind {
+                    ActionKind::PlaylistLike => api.unlike_playlist(target).await,
+                    _ => api.unlike_track(target).await,
+                }
+                .or_else(ignore_not_found)?;
+                Ok(urn)
+            }
+        }
+    }
+}
+
+/// What a successful action changes in the managed-object map.
+fn managed_changes(action: &Action, urn: Option<Urn>) -> Vec<ManagedChange> {
+    let upsert = |kind, audio_sha256| match urn {
+        Some(urn) => vec![ManagedChange::Upsert {
+            item: ManagedItem {
+                kind,
+                key: action.key.clone(),
+                urn,
+                audio_sha256,
+            },
+            applied_digest: applied_digest(action),
+        }],
+        None => Vec::new(),
+    };
+    let forget = |kind| {
+        vec![ManagedChange::Forget {
+            kind,
+            key: action.key.clone(),
+        }]
+    };
+    match &action.request {
+        Request::UploadTrack { sha256, .. } => upsert(ManagedKind::Track, Some(sha256.clone())),
+        // An adopted track's audio is unknown until scsync uploads it.
+        Request::UpdateTrack { adopt: true, .. } => upsert(ManagedKind::Track, None),
+        Request::CreatePlaylist { .. } | Request::UpdatePlaylist { adopt: true, .. } => {
+            upsert(ManagedKind::Playlist, None)
+        }
+        Request::DeleteTrack => forget(ManagedKind::Track),
+        Request::DeletePlaylist => forget(ManagedKind::Playlist),
+        _ => Vec::new(),
+    }
+}
+
+fn no_urn(action: &Action) -> ApiError {
+    ApiError::Config {
+        detail: format!("the plan names no URN for {}", label(action)),
+    }
+}
+
+/// What reading the account back said about a write of unknown fate.
+enum ReadBack {
+    Happened(Option<Urn>),
+    DidNotHappen,
+    Ambiguous(String),
+}
+
+impl ReadBack {
+    fn from_candidates(found: &[Urn]) -> ReadBack {
+        match found {
+            [] => ReadBack::DidNotHappen,
+            [urn] => ReadBack::Happened(Some(*urn)),
+            many => ReadBack::Ambiguous(format!(
+                "several objects on the account could be it ({}); not guessing which — adopt the right one in the manifest",
+                many.iter()
+                    .map(Urn::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+}
+
+/// How a create is recognised on the account when its answer was lost:
+/// same title, same permalink when one was set, created no earlier than the
+/// request (machine tags are not used: the service drops them).
+struct CreateHints {
+    title: Option<String>,
+    permalink: Option<String>,
+    sent_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl CreateHints {
+    fn from_fields(fields: &Fields, sent_at: chrono::DateTime<chrono::Utc>) -> CreateHints {
+        CreateHints {
+            title: text_field(fields, "title").map(str::to_owned),
+            permalink: text_field(fields, "permalink").map(str::to_owned),
+            sent_at,
+        }
+    }
+
+    fn from_intent(intent: &IntentRecord) -> CreateHints {
+        CreateHints {
+            title: intent.title_hint.clone(),
+            permalink: intent.permalink_hint.clone(),
+            sent_at: intent.created_at,
+        }
+    }
+
+    fn matches(&self, fields: &Fields, created_at: Option<&str>) -> bool {
+        let title_ok = self
+            .title
+            .as_deref()
+            .is_some_and(|t| text_field(fields, "title") == Some(t.trim()));
+        let permalink_ok = self
+            .permalink
+            .as_deref()
+            .is_none_or(|p| text_field(fields, "permalink").is_none_or(|have| have == p));
+        // The service's timestamps have whole seconds; allow for clock skew too.
+        let time_ok = created_at
+            .and_then(parse_service_time)
+            .is_none_or(|created| created + chrono::Duration::minutes(5) >= self.sent_at);
+        title_ok && permalink_ok && time_ok
+    }
+}
+
+fn text_field<'a>(fields: &'a Fields, name: &str) -> Option<&'a str> {
+    match fields.get(name) {
+        Some(FieldValue::Text(t)) => Some(t.trim()),
+        _ => None,
+    }
+}
+
+/// A delete of something already gone has reached its goal.
+fn ignore_not_found(error: ApiError) -> Result<(), ApiError> {
+    if error.is_not_found() {
+        Ok(())
+    } else {
+        Err(error)
+    }
+}
+
+/// `sha256:HEX` of the fields an action applied, kept with the managed object.
+fn applied_digest(action: &Action) -> String {
+    let fields: BTreeMap<&str, String> = match &action.request {
+        Request::UploadTrack { fields, .. }
+        | Request::UpdateTrack { fields, .. }
+        | Request::CreatePlaylist { fields, .. }
+        | Request::UpdatePlaylist { fields, .. } => fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_string()))
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    let json = serde_json::to_string(&fields).unwrap_or_default();
+    format!("sha256:{}", hex(&Sha256::digest(json.as_bytes())))
+}
+
+/// `track night-drive`, `follow soundcloud:users:42`.
+pub fn label(action: &Action) -> String {
+    let kind = match action.kind {
+        ActionKind::Track => "track",
+        ActionKind::Playlist => "playlist",
+        ActionKind::Follow => "follow",
+        ActionKind::TrackLike => "track like",
+        ActionKind::PlaylistLike => "playlist like",
+    };
+    format!("{kind} {}", action.key)
+}
+
+/// Settles the intents a dead run left open, before anything is planned.
+///
+/// An upload or playlist creation that was sent but never recorded may have
+/// happened: look for it on the account (same title, and permalink when one
+/// was set, created no earlier than the intent) and adopt it, so the next
+/// plan does not upload or create it twice. An ambiguous match is reported,
+/// not guessed. Every other write is idempotent, and the next plan re-checks
+/// it against the account.
+pub async fn recover(api: &crate::api::ApiReader, store: &Store) -> Result<(), RecoverError> {
+    let open = store.open_intents()?;
+    if !open.is_empty() {
+        tracing::warn!(
+            count = open.len(),
+            "settling writes left open by an interrupted run"
+        );
+        let remote = crate::remote::pull(api).await?;
+        let local = store.local_state()?;
+        let mut managed: HashSet<Urn> = local.managed.iter().map(|m| m.urn).collect();
+        for intent in open {
+            let hints = CreateHints::from_intent(&intent);
+            let action: Option<Action> = serde_json::from_str(&intent.action_json).ok();
+            let (outcome, changes) = match action.as_ref().map(|a| &a.request) {
+                Some(Request::UploadTrack { sha256, .. }) => {
+                    let candidates: Vec<Urn> = remote
+                        .tracks
+                        .iter()
+                        .filter(|t| !managed.contains(&t.urn))
+                        .filter(|t| hints.matches(&t.fields, t.created_at.as_deref()))
+                        .map(|t| t.urn)
+                        .collect();
+                    settle_create(
+                        &intent,
+                        ManagedKind::Track,
+                        Some(sha256.clone()),
+                        &candidates,
+                    )
+                }
+                Some(Request::CreatePlaylist { .. }) => {
+                    let candidates: Vec<Urn> = remote
+                        .playlists
+                        .iter()
+                        .filter(|p| !managed.contains(&p.urn))
+                        .filter(|p| hints.matches(&p.fields, p.created_at.as_deref()))
+                        .map(|p| p.urn)
+                        .collect();
+                    settle_create(&intent, ManagedKind::Playlist, None, &candidates)
+                }
+                _ => (
+                    IntentOutcome::Recovered {
+                        urn: None,
+                        applied: false,
+                        note: "interrupted; idempotent, so the next plan re-checks it".into(),
+                    },
+                    Vec::new(),
+                ),
+            };
+            for change in &changes {
+                if let ManagedChange::Upsert { item, .. } = change {
+                    managed.insert(item.urn);
+                }
+            }
+            store.record_outcome_with(intent.id, &outcome, &changes)?;
+        }
+    }
+    for run in store.dead_runs()? {
+        store.close_dead_run(run.id)?;
+    }
+    Ok(())
+}
+
+/// The outcome of a create whose fate was unknown, given the account's
+/// unmanaged objects that match it.
+fn settle_create(
+    intent: &IntentRecord,
+    kind: ManagedKind,
+    audio_sha256: Option<String>,
+    candidates: &[Urn],
+) -> (IntentOutcome, Vec<ManagedChange>) {
+    match candidates {
+        [urn] => {
+            tracing::info!(key = %intent.key, %urn, "adopting what the interrupted run created");
+            let item = ManagedItem {
+                kind,
+                key: intent.key.clone(),
+                urn: *urn,
+                audio_sha256,
+            };
+            (
+                IntentOutcome::Recovered {
+                    urn: Some(*urn),
+                    applied: true,
+                    note: "found on the account and adopted".into(),
+                },
+                vec![ManagedChange::Upsert {
+                    item,
+                    applied_digest: String::new(),
+                }],
+            )
+        }
+        [] => (
+            IntentOutcome::Recovered {
+                urn: None,
+                applied: false,
+                note: "not on the account: the service never created it".into(),
+            },
+            Vec::new(),
+        ),
+        many => {
+            let list: Vec<String> = many.iter().map(Urn::to_string).collect();
+            tracing::warn!(key = %intent.key, candidates = %list.join(", "),
+                "an interrupted run may have created one of these; not guessing which");
+            (
+                IntentOutcome::Failed {
+                    error: format!(
+                        "ambiguous after a crash: one of {} may be this {}; adopt the right one in the manifest",
+                        list.join(", "),
+                        intent.key
+                    ),
+                },
+                Vec::new(),
+            )
+        }
+    }
+}
+
+/// The service's timestamp form: `2026/01/02 03:04:05 +0000`.
+fn parse_service_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_str(text, "%Y/%m/%d %H:%M:%S %z")
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecoverError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("cannot settle the writes of an interrupted run: {0}")]
+    Api(#[from] ApiError),
+}

@@ -4,8 +4,11 @@
 
 pub mod api;
 pub mod apply;
+pub mod audio;
 pub mod cli;
+pub mod commands;
 pub mod daemon;
+pub mod logging;
 pub mod manifest;
 pub mod model;
 pub mod plan;

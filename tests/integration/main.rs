@@ -1,1 +1,10 @@
+//! One integration-test binary (links once): scsync against the SoundCloud
+//! emulator over HTTP on 127.0.0.1 — the API client directly, and the real
+//! `scsync` binary.
+
+mod support;
+
 mod api;
+mod cli;
+mod faults;
+mod sync;

@@ -1,0 +1,190 @@
+//! The pipeline `plan`, `apply`, `daemon` and `demo` share: manifest, state,
+//! connection, reference resolution, pull, plan.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::api::{ApiConfig, ApiReader, ApiWriter, RetryPolicy, StoreError, TokenSet, TokenStore};
+use crate::cli::GlobalArgs;
+use crate::manifest::{self, Credentials, Manifest};
+use crate::model::{Policy, Reference, RemoteState};
+use crate::plan::Plan;
+use crate::plan::diff::{self, AudioFile, PlanInput};
+use crate::state::{self, Store, TokenKind};
+use crate::{audio, remote};
+
+use super::{CommandError, Result};
+
+/// An opened manifest, state database and API connection.
+pub struct Session {
+    pub manifest: Manifest,
+    pub store: Arc<Store>,
+    pub api: ApiWriter,
+    reader: ApiReader,
+}
+
+/// A plan and what it was computed from.
+pub struct Planned {
+    pub plan: Plan,
+    pub remote: RemoteState,
+}
+
+impl Session {
+    /// Loads the manifest and opens the state database and a connection.
+    pub fn open(global: &GlobalArgs) -> Result<Session> {
+        let manifest = manifest::load(&global.config)?;
+        let credentials = manifest.account.credentials()?;
+        let store = Arc::new(open_store(global)?);
+        Session::with(manifest, credentials, store)
+    }
+
+    pub fn with(
+        manifest: Manifest,
+        credentials: Credentials,
+        store: Arc<Store>,
+    ) -> Result<Session> {
+        let config = with_policy(api_config(&credentials)?, &manifest.policy);
+        let api = ApiWriter::new(config, Arc::new(StoredTokens(store.clone())))?;
+        let reader = api.reader();
+        Ok(Session {
+            manifest,
+            store,
+            api,
+            reader,
+        })
+    }
+
+    /// A handle that can only read: what `plan` is given.
+    pub fn reader(&self) -> &ApiReader {
+        &self.reader
+    }
+
+    /// Resolves URL references, hashes audio files, pulls the account and
+    /// diffs. Only reads from the service.
+    pub async fn plan(&self) -> Result<Planned> {
+        let reader = self.reader();
+        self.resolve_urls(reader).await?;
+        let audio = hash_audio(&self.manifest)?;
+        let remote = remote::pull(reader).await?;
+        let local = self.store.local_state()?;
+        let plan = diff::diff(&PlanInput {
+            desired: &self.manifest.desired,
+            remote: &remote,
+            local: &local,
+            policy: &self.manifest.policy,
+            audio: &audio,
+            manifest_digest: self.manifest.digest.clone(),
+        })?;
+        Ok(Planned { plan, remote })
+    }
+
+    /// Every URL reference not yet in the resolve cache goes through
+    /// `/resolve` once; the answer is cached in the state database.
+    async fn resolve_urls(&self, reader: &ApiReader) -> Result<()> {
+        let d = &self.manifest.desired;
+        let urls: BTreeSet<&str> = d
+            .playlists
+            .iter()
+            .flat_map(|p| p.tracks.iter())
+            .chain(&d.follows)
+            .chain(&d.liked_tracks)
+            .chain(&d.liked_playlists)
+            .filter_map(|r| match r {
+                Reference::Url(url) => Some(url.as_str()),
+                _ => None,
+            })
+            .collect();
+        for url in urls {
+            if self.store.cached_resolution(url)?.is_none() {
+                let urn = remote::resolve(reader, url).await?;
+                self.store.cache_resolution(url, urn)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The API settings for the manifest's account.
+pub fn api_config(credentials: &Credentials) -> Result<ApiConfig> {
+    Ok(ApiConfig::with_hosts(
+        credentials.client_id.clone(),
+        credentials.client_secret.clone(),
+        &credentials.api_url,
+        &credentials.auth_url,
+    )?)
+}
+
+/// The manifest's write pacing and retry settings, applied to the client.
+pub fn with_policy(mut config: ApiConfig, policy: &Policy) -> ApiConfig {
+    config.write_interval = Duration::from_secs(60) / policy.writes_per_minute.max(1);
+    let retry = policy.retry;
+    let first = Duration::from_millis(retry.first_delay_ms);
+    config.retry = RetryPolicy {
+        max_retries: retry.attempts as usize,
+        min_delay: first,
+        rate_limit_min_delay: first * 10,
+        max_delay: (first * 120).min(Duration::from_secs(120)).max(first),
+        max_wait: Duration::from_secs(retry.max_wait_s),
+        hint_jitter: first.min(Duration::from_secs(1)),
+    };
+    config
+}
+
+/// The user's tokens, kept in the state database. `save` commits before it
+/// returns, so a rotated refresh token is never lost.
+pub struct StoredTokens(pub Arc<Store>);
+
+impl TokenStore for StoredTokens {
+    fn load(&self) -> std::result::Result<Option<TokenSet>, StoreError> {
+        Ok(self.0.load_tokens(TokenKind::User)?.map(|t| TokenSet {
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+            expires_at: t.expires_at,
+            scope: t.scope,
+        }))
+    }
+
+    fn save(&self, tokens: &TokenSet) -> std::result::Result<(), StoreError> {
+        self.0.save_tokens(&state::StoredTokens {
+            kind: TokenKind::User,
+            access_token: tokens.access_token.clone(),
+            refresh_token: tokens.refresh_token.clone(),
+            expires_at: tokens.expires_at,
+            scope: tokens.scope.clone(),
+        })?;
+        Ok(())
+    }
+}
+
+pub fn open_store(global: &GlobalArgs) -> Result<Store> {
+    let path = match &global.state {
+        Some(path) => path.clone(),
+        None => state::default_path()?,
+    };
+    Ok(Store::open(&path)?)
+}
+
+/// SHA-256 and size of every track's audio file.
+fn hash_audio(manifest: &Manifest) -> Result<BTreeMap<String, AudioFile>> {
+    let mut out = BTreeMap::new();
+    for track in &manifest.desired.tracks {
+        // An adopted track without `file` does not manage its audio.
+        if track.file.as_os_str().is_empty() {
+            continue;
+        }
+        let digest = audio::digest(&track.file).map_err(|e| {
+            CommandError::io(
+                format!("cannot read audio file {}", display(&track.file)),
+                e,
+            )
+        })?;
+        out.insert(track.key.clone(), digest);
+    }
+    Ok(out)
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}

@@ -1,0 +1,103 @@
+//! The command line itself: validation errors, help, schema, login.
+
+use serde_json::Value;
+
+use crate::support::{World, base_seed, fixture};
+
+/// Every broken manifest of the corpus fails `validate` and `plan` with exit
+/// status 1 and a message located as FILE:LINE:COLUMN.
+#[test]
+fn every_broken_manifest_is_refused_with_a_located_message() {
+    let dir = fixture("manifests/broken");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 20,
+        "the corpus has {} manifests",
+        files.len()
+    );
+    let located = regex::Regex::new(r"\.yaml:\d+:\d+: error: ").unwrap();
+    for file in files {
+        for command in ["validate", "plan"] {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_scsync"))
+                .args([command, "-c"])
+                .arg(&file)
+                .args(["--state", "/nonexistent/state.db"])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{} {}: {stderr}",
+                command,
+                file.display()
+            );
+            assert!(
+                located.is_match(&stderr),
+                "{command} {}: no located message in:\n{stderr}",
+                file.display()
+            );
+        }
+    }
+}
+
+/// A broken manifest pointing at a live (emulated) service sends nothing.
+#[test]
+fn a_broken_manifest_sends_no_request() {
+    let world = World::new(base_seed());
+    world.manifest(
+        "tracks:\n  - key: a\n    file: missing.wav\n    title: A\n    sharing: secret\n",
+    );
+    let out = world.scsync(["plan"]).expect(1);
+    let stderr = out.stderr();
+    assert!(stderr.contains("scsync.yaml:"), "{stderr}");
+    assert!(stderr.contains("missing.wav"), "{stderr}");
+    assert!(stderr.contains("secret"), "{stderr}");
+    world.scsync(["apply", "--yes"]).expect(1);
+    assert_eq!(world.requests(), Vec::<Value>::new());
+}
+
+#[test]
+fn login_goes_through_authorize_and_stores_tokens() {
+    let world = World::new(base_seed());
+    world.manifest("").login();
+    let status = world.scsync(["status"]).expect(0).stdout();
+    assert!(status.contains("token"), "{status}");
+    // The tokens work: a plan reads the account.
+    world.scsync(["plan"]).expect(0);
+    let authorized = world
+        .requests()
+        .iter()
+        .filter(|r| r["path"] == "/me")
+        .all(|r| r["authorized"] == true);
+    assert!(authorized);
+}
+
+#[test]
+fn plan_without_login_says_how_to_log_in() {
+    let world = World::new(base_seed());
+    world.manifest("");
+    let out = world.scsync(["plan"]).expect(1);
+    assert!(out.stderr().contains("scsync login"), "{}", out.stderr());
+}
+
+#[test]
+fn schema_is_json() {
+    let world = World::new(base_seed());
+    let out = world.scsync(["schema"]).expect(0).stdout();
+    let schema: Value = serde_json::from_str(&out).unwrap();
+    assert!(schema["properties"]["tracks"].is_object(), "{schema:#}");
+}
+
+#[test]
+fn global_options_are_accepted_after_the_command() {
+    let world = World::new(base_seed());
+    world.manifest("");
+    let out = world.scsync(["validate", "-q"]).expect(0).stdout();
+    assert!(out.contains("valid"), "{out}");
+}
