@@ -5,6 +5,7 @@
 mod support;
 
 mod api;
+mod bench;
 mod cli;
 mod faults;
 mod sync;
