@@ -15,3 +15,4 @@ pub mod plan;
 pub mod remote;
 pub mod secret;
 pub mod state;
+pub mod tag_list;

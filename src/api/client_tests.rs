@@ -770,20 +770,31 @@ impl std::io::Write for LogBuffer {
     }
 }
 
+/// A process-wide TRACE subscriber writing into a buffer. Global rather than
+/// scoped to the test's thread: tracing caches per call site whether anyone
+/// listens, and tests running in parallel without a subscriber can make a
+/// thread-scoped one miss lines.
+fn global_logs() -> LogBuffer {
+    static LOGS: std::sync::OnceLock<LogBuffer> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = LogBuffer::default();
+        let writer_logs = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer_logs.clone())
+            .finish();
+        // Only this test installs one; if something else did, the
+        // assertion that lines were captured says so.
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        logs
+    })
+    .clone()
+}
+
 #[tokio::test]
 async fn no_token_or_secret_reaches_a_log_line_or_an_error_at_trace_level() {
-    let logs = LogBuffer::default();
-    let writer_logs = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer_logs.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    // Other tests on other threads may have cached "nobody listens" for
-    // these call sites; recompute now that this thread has a subscriber.
-    tracing::callsite::rebuild_interest_cache();
-
+    let logs = global_logs();
     let server = FakeServer::start(|seen, _| match seen.path() {
         "/oauth/token" if form(seen).iter().any(|(_, v)| v == "REFRESH-ONE-x9") => Answer::json(
             200,

@@ -12,7 +12,6 @@ mod error;
 mod models;
 mod page;
 pub mod retry;
-pub mod tags;
 mod upload;
 
 use std::ops::Deref;

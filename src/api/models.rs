@@ -14,7 +14,7 @@ use crate::model::{
 };
 use crate::secret::Secret;
 
-use super::tags::{decode_tag_list, encode_tag_list};
+use crate::tag_list::{decode_tag_list, encode_tag_list};
 
 /// One page of a collection: `{collection, next_href}` with
 /// `linked_partitioning=true`, or the deprecated bare array.

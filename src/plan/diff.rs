@@ -18,6 +18,7 @@ use crate::model::{
     Desired, DesiredTrack, FieldValue, Fields, LocalState, ManagedItem, ManagedKind, OnAudioChange,
     Policy, Reference, RemotePlaylist, RemoteState, RemoteTrack, RemoteUser, Urn, UrnKind,
 };
+use crate::tag_list::decode_tag_list;
 
 use super::{
     Action, ActionKind, Change, FORMAT_VERSION, Forget, Op, Plan, Request, Summary, TrackRef,
@@ -1042,40 +1043,9 @@ fn tag_set(value: &FieldValue) -> Option<BTreeSet<String>> {
                 .filter(|t| !t.is_empty())
                 .collect(),
         ),
-        FieldValue::Text(text) => Some(parse_tag_list(text).into_iter().collect()),
+        FieldValue::Text(text) => Some(decode_tag_list(text).into_iter().collect()),
         FieldValue::Bool(_) => None,
     }
-}
-
-/// Splits SoundCloud's `tag_list` wire form: space-separated, a multiword tag
-/// in double quotes (`synthwave "late night"`). An unclosed quote runs to the
-/// end of the text.
-pub(crate) fn parse_tag_list(text: &str) -> Vec<String> {
-    let mut tags = Vec::new();
-    let mut current = String::new();
-    let mut quoted = false;
-    for c in text.chars() {
-        match c {
-            '"' => {
-                if quoted {
-                    push_tag(&mut tags, &mut current);
-                }
-                quoted = !quoted;
-            }
-            c if c.is_whitespace() && !quoted => push_tag(&mut tags, &mut current),
-            c => current.push(c),
-        }
-    }
-    push_tag(&mut tags, &mut current);
-    tags
-}
-
-fn push_tag(tags: &mut Vec<String>, current: &mut String) {
-    let tag = current.trim();
-    if !tag.is_empty() {
-        tags.push(tag.to_owned());
-    }
-    current.clear();
 }
 
 #[cfg(test)]

@@ -420,7 +420,7 @@ fn strings(value: Option<&Value>) -> Vec<String> {
                 other => other.to_string(),
             })
             .collect(),
-        Some(Value::String(s)) => super::diff::parse_tag_list(s),
+        Some(Value::String(s)) => crate::tag_list::decode_tag_list(s),
         _ => Vec::new(),
     }
 }

@@ -1218,10 +1218,10 @@ fn remote_digest_ignores_listing_order_but_not_content() {
 #[test]
 fn tag_list_text_splits_on_spaces_and_keeps_quoted_words_together() {
     assert_eq!(
-        parse_tag_list(r#"synthwave "late night"  drive "unclosed tag"#),
+        crate::tag_list::decode_tag_list(r#"synthwave "late night"  drive "unclosed tag"#),
         ["synthwave", "late night", "drive", "unclosed tag"]
     );
-    assert!(parse_tag_list("   ").is_empty());
+    assert!(crate::tag_list::decode_tag_list("   ").is_empty());
 }
 
 /// A small deterministic generator, so the property test needs no crate.

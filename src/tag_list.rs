@@ -1,4 +1,5 @@
-//! SoundCloud's `tag_list`: one string, tags separated by spaces, a tag that
+//! SoundCloud's `tag_list` wire form, shared by the API client (which sends
+//! and reads it) and the planner (which compares tags): one string, tags separated by spaces, a tag that
 //! contains whitespace wrapped in double quotes (`rock "late night"`).
 //!
 //! The service reads back its own variants (a leading space, extra spaces),
