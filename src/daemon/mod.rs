@@ -102,6 +102,8 @@ pub struct Loaded<M> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunReport {
     pub ok: bool,
+    /// Cut short by a stop request (so not `ok`); the next run finishes it.
+    pub interrupted: bool,
     /// One line, e.g. "2 changed, 1 added; account matches the manifest".
     pub summary: String,
 }
@@ -110,6 +112,7 @@ impl RunReport {
     pub fn ok(summary: impl Into<String>) -> RunReport {
         RunReport {
             ok: true,
+            interrupted: false,
             summary: summary.into(),
         }
     }
@@ -117,9 +120,46 @@ impl RunReport {
     pub fn failed(summary: impl Into<String>) -> RunReport {
         RunReport {
             ok: false,
+            interrupted: false,
             summary: summary.into(),
         }
     }
+
+    pub fn interrupted(summary: impl Into<String>) -> RunReport {
+        RunReport {
+            ok: false,
+            interrupted: true,
+            summary: summary.into(),
+        }
+    }
+
+    /// "ok", "failed" or "interrupted".
+    pub fn result(&self) -> &'static str {
+        match (self.ok, self.interrupted) {
+            (true, _) => "ok",
+            (false, true) => "interrupted",
+            (false, false) => "failed",
+        }
+    }
+}
+
+/// A moment in the daemon's life, told to the [`Reconciler`] so that it can
+/// be recorded for `scsync status` and monitoring.
+#[derive(Clone, Copy, Debug)]
+pub enum Milestone<'a> {
+    /// The first manifest loaded; READY=1 went out.
+    Ready,
+    /// A run ended (however it ended).
+    Ran {
+        trigger: Trigger,
+        report: &'a RunReport,
+        started: DateTime<Utc>,
+        finished: DateTime<Utc>,
+    },
+    /// A manifest was rejected: nothing ran, the last good settings stay.
+    Rejected { trigger: Trigger, message: &'a str },
+    /// The daemon is about to exit after a stop request.
+    Stopped,
 }
 
 /// What the daemon runs. Implemented by the binary over manifest, plan and
@@ -142,6 +182,13 @@ pub trait Reconciler: Send + Sync + 'static {
         trigger: Trigger,
         stop: &StopSignal,
     ) -> impl Future<Output = RunReport> + Send;
+
+    /// Told of every [`Milestone`], with the next scheduled run then in
+    /// force (`None`: no schedule). Must be quick; failures are the
+    /// implementation's to log. Default: nothing.
+    fn record(&self, milestone: Milestone<'_>, next_run: Option<DateTime<Utc>>) {
+        let _ = (milestone, next_run);
+    }
 }
 
 /// Raised when the daemon is asked to stop. Cheap to clone.
@@ -383,6 +430,7 @@ impl<R: Reconciler> Daemon<R> {
             self.plans()
         ));
         tracing::info!(manifest = %self.manifest_path.display(), "daemon ready; {}", self.plans());
+        self.reconciler.record(Milestone::Ready, self.next_run());
 
         let mut next = Some((Trigger::Startup, Some(manifest)));
         loop {
@@ -398,6 +446,7 @@ impl<R: Reconciler> Daemon<R> {
                 break;
             }
         }
+        self.reconciler.record(Milestone::Stopped, None);
         tracing::info!("daemon stopped");
         Ok(())
     }
@@ -418,6 +467,7 @@ impl<R: Reconciler> Daemon<R> {
         tracing::info!(trigger = %trigger, "run started");
         self.notifier.status(&format!("running ({trigger})"));
         let started = Instant::now();
+        let started_at = Utc::now();
         let stop = self.inbox.stop.clone();
         let report = match self
             .inbox
@@ -425,18 +475,28 @@ impl<R: Reconciler> Daemon<R> {
             .await
         {
             Waited::Done(report) => report,
-            Waited::Abandoned => RunReport::failed("abandoned at shutdown"),
+            Waited::Abandoned => RunReport::interrupted("abandoned at shutdown"),
         };
         let secs = started.elapsed().as_secs_f64();
         if report.ok {
             tracing::info!(trigger = %trigger, seconds = secs, "run finished: {}", report.summary);
         } else {
-            tracing::warn!(trigger = %trigger, seconds = secs, "run failed: {}", report.summary);
+            tracing::warn!(trigger = %trigger, seconds = secs, "run {}: {}", report.result(), report.summary);
         }
+        let finished = Utc::now();
+        self.reconciler.record(
+            Milestone::Ran {
+                trigger,
+                report: &report,
+                started: started_at,
+                finished,
+            },
+            self.next_run(),
+        );
         self.last_run = Some(LastRun {
             report,
             trigger,
-            finished: Utc::now(),
+            finished,
         });
         self.notifier.status(&self.idle_status());
     }
@@ -468,6 +528,13 @@ impl<R: Reconciler> Daemon<R> {
                 tracing::warn!(
                     trigger = %trigger,
                     "manifest rejected, run skipped, last good settings kept: {message}"
+                );
+                self.reconciler.record(
+                    Milestone::Rejected {
+                        trigger,
+                        message: &message,
+                    },
+                    self.next_run(),
                 );
                 let text = format!(
                     "manifest rejected ({trigger}), nothing applied, last good settings kept: {message}. {}",
@@ -533,6 +600,14 @@ impl<R: Reconciler> Daemon<R> {
         Ok(())
     }
 
+    /// The next scheduled run, if a schedule is in force.
+    fn next_run(&self) -> Option<DateTime<Utc>> {
+        self.active
+            .schedule
+            .as_ref()
+            .and_then(|s| s.next_after(Utc::now()))
+    }
+
     /// What will make the next run happen, for STATUS= and the log.
     fn plans(&self) -> String {
         let mut parts = Vec::new();
@@ -562,7 +637,10 @@ impl<R: Reconciler> Daemon<R> {
         };
         format!(
             "last run {} at {} ({}): {}. {}",
-            if last.report.ok { "ok" } else { "FAILED" },
+            match last.report.result() {
+                "failed" => "FAILED",
+                other => other,
+            },
             stamp(last.finished),
             last.trigger,
             last.report.summary,
