@@ -7,13 +7,15 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use crate::apply::ApplyReport;
 use crate::apply::StopCheck;
 use crate::cli::GlobalArgs;
 use crate::daemon::{
-    self, Loaded, Milestone, Reconciler, RunReport, Settings, StopSignal, Trigger,
+    self, Loaded, Metrics, Milestone, Options, Reconciler, RunReport, Settings, StopSignal, Trigger,
 };
 use crate::manifest::{self, Manifest};
 use crate::plan::diff;
+use crate::plan::{ActionKind, Plan};
 use crate::state::Store;
 
 use super::apply_cmd::{execute_as, lock_state};
@@ -47,11 +49,17 @@ pub async fn run(global: &GlobalArgs) -> Result<super::Status> {
     let store = Arc::new(session::open_store(global)?);
     // Held for the daemon's life: a concurrent `apply` waits, then refuses.
     let _lock = lock_state(store.path(), global)?;
+    let metrics = Arc::new(Metrics::new(crate::api::rate_limited_responses));
     let reconciler = Reconcile {
         manifest_path: global.config.clone(),
         store,
+        metrics: metrics.clone(),
     };
-    daemon::run(global.config.clone(), reconciler)
+    let options = Options {
+        metrics,
+        ..Options::from_env(global.config.clone())
+    };
+    daemon::run(options, reconciler)
         .await
         .map_err(|e| CommandError::Failed(e.to_string()))?;
     Ok(super::Status::Success)
@@ -60,6 +68,7 @@ pub async fn run(global: &GlobalArgs) -> Result<super::Status> {
 struct Reconcile {
     manifest_path: PathBuf,
     store: Arc<Store>,
+    metrics: Arc<Metrics>,
 }
 
 impl Reconciler for Reconcile {
@@ -71,6 +80,7 @@ impl Reconciler for Reconcile {
             schedule: manifest.daemon.schedule.clone(),
             timezone: manifest.daemon.timezone.clone(),
             watch: manifest.daemon.watch,
+            listen: manifest.daemon.listen,
         };
         Ok(Loaded { settings, manifest })
     }
@@ -110,6 +120,7 @@ impl Reconcile {
         );
         self.store.set_meta(meta::DRIFT, &drift)?;
         self.store.set_meta(meta::DRIFT_AT, &stamp(Utc::now()))?;
+        self.metrics.drift(s.add, s.change, s.remove);
         if plan.is_empty() {
             return Ok(RunReport::ok(
                 "no changes; the account matches the manifest",
@@ -117,6 +128,7 @@ impl Reconcile {
         }
         diff::check_policy(&plan, &session.manifest.policy)?;
         let report = execute_as(&session, &plan, stop, "daemon").await?;
+        self.count_actions(&plan, &report);
         let line = format!("{drift}: {}", report.summary());
         for (what, why) in &report.failed {
             tracing::warn!("failed: {what}: {why}");
@@ -128,6 +140,30 @@ impl Reconcile {
         } else {
             RunReport::failed(line)
         })
+    }
+
+    /// Adds the run's actions to the metrics, by kind and outcome.
+    fn count_actions(&self, plan: &Plan, report: &ApplyReport) {
+        let kinds: std::collections::HashMap<String, ActionKind> = plan
+            .actions
+            .iter()
+            .map(|a| (crate::apply::label(a), a.kind))
+            .collect();
+        let outcomes = [
+            ("succeeded", report.succeeded.iter().collect::<Vec<_>>()),
+            ("failed", report.failed.iter().map(|(l, _)| l).collect()),
+            ("skipped", report.skipped.iter().map(|(l, _)| l).collect()),
+        ];
+        for (outcome, labels) in outcomes {
+            let mut counts = std::collections::BTreeMap::<&str, u64>::new();
+            for label in labels {
+                let kind = kinds.get(label).map_or("other", |k| kind_name(*k));
+                *counts.entry(kind).or_default() += 1;
+            }
+            for (kind, n) in counts {
+                self.metrics.actions(kind, outcome, n);
+            }
+        }
     }
 
     fn write_milestone(
@@ -173,6 +209,16 @@ impl Reconcile {
             Some(at) => store.set_meta(meta::NEXT_RUN, &stamp(at)),
             None => store.delete_meta(meta::NEXT_RUN),
         }
+    }
+}
+
+fn kind_name(kind: ActionKind) -> &'static str {
+    match kind {
+        ActionKind::Track => "track",
+        ActionKind::Playlist => "playlist",
+        ActionKind::Follow => "follow",
+        ActionKind::TrackLike => "track_like",
+        ActionKind::PlaylistLike => "playlist_like",
     }
 }
 

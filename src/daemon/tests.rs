@@ -200,6 +200,7 @@ fn settings(schedule: Option<&str>, watch: bool) -> Settings {
         schedule: schedule.map(str::to_owned),
         timezone: None,
         watch,
+        listen: None,
     }
 }
 

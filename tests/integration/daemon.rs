@@ -874,3 +874,74 @@ fn measure_idle_cost_and_save_to_run_latency() {
     );
     daemon.stop();
 }
+
+/// A port nobody listens on right now (the kernel's pick, released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn daemon_listen_serves_healthz_and_metrics_on_loopback() {
+    let world = world();
+    let port = free_port();
+    world.manifest(&body(NEVER_DURING_A_TEST, false, "Night Drive").replacen(
+        "daemon:\n",
+        &format!("daemon:\n  listen: 127.0.0.1:{port}\n"),
+        1,
+    ));
+    // One 429 on the first read, retried.
+    world.faults(json!([{"method": "GET", "path": "^/me$", "status": 429, "times": 1}]));
+    let mut daemon = Daemon::start(&world);
+    assert!(daemon.first_run().contains("last run ok"));
+
+    let base = format!("http://127.0.0.1:{port}");
+    let health = reqwest::blocking::get(format!("{base}/healthz")).unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    assert_eq!(health.text().unwrap(), "ok\n");
+    let metrics = reqwest::blocking::get(format!("{base}/metrics")).unwrap();
+    assert_eq!(metrics.status().as_u16(), 200);
+    let text = metrics.text().unwrap();
+    for line in [
+        "scsync_runs_total{result=\"ok\"} 1",
+        "scsync_runs_total{result=\"failed\"} 0",
+        "scsync_run_in_progress 0",
+        "scsync_rate_limited_total 1",
+        "scsync_actions_total{kind=\"track\",outcome=\"succeeded\"} 1",
+        "scsync_actions_total{kind=\"follow\",outcome=\"succeeded\"} 1",
+        "scsync_drift_actions{op=\"add\"} 2",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("scsync_last_success_timestamp_seconds 1")),
+        "{text}"
+    );
+    let missing = reqwest::blocking::get(format!("{base}/other")).unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+    daemon.stop();
+}
+
+#[test]
+fn daemon_listen_on_a_non_loopback_address_is_refused_at_start() {
+    let world = world();
+    world.manifest(&body(NEVER_DURING_A_TEST, false, "Night Drive").replacen(
+        "daemon:\n",
+        "daemon:\n  listen: 0.0.0.0:9\n",
+        1,
+    ));
+    let mut daemon = Daemon::start(&world);
+    let status = daemon.exit();
+    assert_eq!(status.code(), Some(1), "{}", daemon.log());
+    assert!(
+        daemon.log().contains("not a loopback address"),
+        "{}",
+        daemon.log()
+    );
+    let notes = daemon.notes.drain();
+    assert!(!notes.iter().any(|n| has_line(n, "READY=1")), "{notes:#?}");
+}
