@@ -59,12 +59,10 @@ pub fn run(global: &GlobalArgs) -> Result<Status> {
 fn daemon_lines(store: &Store, now: DateTime<Utc>) -> Result<Vec<String>> {
     let get = |key| store.meta(key);
     let mut lines = Vec::new();
-    let pid = get(meta::PID)?;
+    let pid = get(meta::PID)?.and_then(|p| p.parse::<u32>().ok());
     // The pid is cleared on a clean stop; one left behind whose process is
     // gone means the daemon was killed or crashed.
-    let alive = pid
-        .as_deref()
-        .is_some_and(|pid| std::path::Path::new("/proc").join(pid).exists());
+    let alive = pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
     let state = match (&pid, get(meta::STOPPED_AT)?) {
         (Some(pid), _) if alive => {
             let since =

@@ -287,13 +287,18 @@ impl Daemon {
     }
 
     /// SIGTERM; it must exit 0 having said STOPPING=1.
-    fn stop(mut self) -> Vec<String> {
-        self.signal("TERM");
+    fn stop(self) -> Vec<String> {
+        self.stop_with("TERM")
+    }
+
+    /// SIGTERM or SIGINT; it must exit 0 having said STOPPING=1.
+    fn stop_with(mut self, signal: &str) -> Vec<String> {
+        self.signal(signal);
         let status = self.exit();
         assert_eq!(
             status.code(),
             Some(0),
-            "the daemon exits 0 on SIGTERM\n--- log\n{}",
+            "the daemon exits 0 on SIG{signal}\n--- log\n{}",
             self.log()
         );
         let notes = self.notes.drain();
@@ -587,7 +592,7 @@ fn sighup_reloads_the_manifest_and_runs() {
     let status = daemon.notes.until_run_end("reload");
     assert!(status.contains("last run ok"), "{status}");
     assert_eq!(my_track_titles(&world.emulator_state()), vec!["Reloaded"]);
-    daemon.stop();
+    daemon.stop_with("INT");
 }
 
 #[test]
@@ -944,4 +949,42 @@ fn daemon_listen_on_a_non_loopback_address_is_refused_at_start() {
     );
     let notes = daemon.notes.drain();
     assert!(!notes.iter().any(|n| has_line(n, "READY=1")), "{notes:#?}");
+}
+
+#[test]
+fn a_killed_daemon_shows_in_status_and_a_new_one_takes_over() {
+    let world = world();
+    world.manifest(&body(NEVER_DURING_A_TEST, false, "Night Drive"));
+    let mut first = Daemon::start(&world);
+    assert!(first.first_run().contains("last run ok"));
+    let pid = first.pid();
+    first.signal("KILL");
+    first.exit();
+
+    let shown = world.scsync(["status"]).expect(0).stdout();
+    assert!(
+        shown.contains(&format!(
+            "Daemon:   not running (pid {pid} ended without stopping cleanly)"
+        )),
+        "{shown}"
+    );
+    assert!(!shown.contains("Next run:"), "{shown}");
+
+    // The kernel dropped its lock with it: no stale lock to clean up.
+    let mut second = Daemon::start(&world);
+    let status = second.first_run();
+    assert!(
+        status.contains("last run ok") && status.contains("no changes"),
+        "{status}"
+    );
+    let shown = world.scsync(["status"]).expect(0).stdout();
+    assert!(
+        shown.contains(&format!("Daemon:   running (pid {})", second.pid())),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("Drift:    none at the last check ("),
+        "{shown}"
+    );
+    second.stop();
 }
