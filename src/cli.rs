@@ -36,6 +36,16 @@ pub struct GlobalArgs {
     /// Less log output (-q warnings only, -qq errors only).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub quiet: u8,
+    /// How long to wait for another scsync process (the daemon, say) to
+    /// release the state database before giving up; 0: do not wait.
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        default_value_t = 10,
+        env = "SCSYNC_LOCK_TIMEOUT"
+    )]
+    pub lock_timeout: u64,
     /// Log line format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -135,5 +145,13 @@ mod tests {
         assert_eq!(cli.global.config, PathBuf::from("m.yaml"));
         assert_eq!(cli.global.state, Some(PathBuf::from("s.db")));
         assert_eq!(cli.global.verbose, 1);
+        assert_eq!(cli.global.lock_timeout, 10);
+    }
+
+    #[test]
+    fn the_lock_timeout_is_whole_seconds() {
+        let cli = Cli::try_parse_from(["scsync", "apply", "--lock-timeout", "0"]).unwrap();
+        assert_eq!(cli.global.lock_timeout, 0);
+        assert!(Cli::try_parse_from(["scsync", "apply", "--lock-timeout", "-1"]).is_err());
     }
 }

@@ -17,7 +17,7 @@ mod upload;
 use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
@@ -49,6 +49,14 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 /// Installs rustls' `ring` crypto provider for the process. reqwest is built
 /// without a default provider, so this must run before a client is built;
 /// calling it again is harmless.
+/// HTTP 429 answers this process has seen, for the daemon's metrics.
+static RATE_LIMITED: AtomicU64 = AtomicU64::new(0);
+
+/// How many HTTP 429 answers this process has seen (retried or not).
+pub fn rate_limited_responses() -> u64 {
+    RATE_LIMITED.load(Ordering::Relaxed)
+}
+
 pub fn install_crypto_provider() {
     // An error only means a provider is already installed.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -459,6 +467,9 @@ impl Transport {
     /// says (JSON envelope, text or HTML; never fatal because unreadable).
     fn status_error(&self, call: &Call, reply: &Reply) -> ApiError {
         let status = reply.status.as_u16();
+        if status == 429 {
+            RATE_LIMITED.fetch_add(1, Ordering::Relaxed);
+        }
         let content_type = reply
             .headers
             .get(CONTENT_TYPE)

@@ -13,9 +13,6 @@ use crate::state::{self, RunOutcome, RunResult};
 use super::plan_cmd::{color_stdout, with_newline};
 use super::{CommandError, Result, Session, Status};
 
-/// How long `apply` waits for another scsync (the daemon) to release the state.
-pub(super) const LOCK_WAIT: Duration = Duration::from_secs(10);
-
 pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<Status> {
     if args.dry_run {
         // Exactly what `plan` prints, and nothing else.
@@ -27,7 +24,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<Status> {
         return super::plan_cmd::run(global, &plan_args).await;
     }
     let session = Session::open(global)?;
-    let _lock = state::lock(session.store.path(), LOCK_WAIT)?;
+    let _lock = lock_state(session.store.path(), global)?;
     crate::apply::recover(session.reader(), &session.store).await?;
 
     let plan = match &args.plan {
@@ -67,10 +64,36 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<Status> {
     }
 }
 
+/// Takes the single-instance lock on the state database, waiting up to
+/// `--lock-timeout` for a holder (the daemon, say) to let go, and saying so.
+pub(super) fn lock_state(db: &std::path::Path, global: &GlobalArgs) -> Result<state::StateLock> {
+    match state::lock(db, Duration::ZERO) {
+        Err(state::LockError::Held { pid, .. }) if global.lock_timeout > 0 => {
+            let holder = pid.map_or_else(|| "another scsync".to_owned(), |p| format!("pid {p}"));
+            tracing::info!(
+                "the state database is in use by {holder}; waiting up to {} s for it (--lock-timeout)",
+                global.lock_timeout
+            );
+            Ok(state::lock(db, Duration::from_secs(global.lock_timeout))?)
+        }
+        other => Ok(other?),
+    }
+}
+
 /// Runs a plan inside a recorded run.
 pub async fn execute(session: &Session, plan: &Plan, stop: &dyn StopCheck) -> Result<ApplyReport> {
+    execute_as(session, plan, stop, "apply").await
+}
+
+/// Runs a plan inside a run recorded under `command` ("apply", "daemon").
+pub async fn execute_as(
+    session: &Session,
+    plan: &Plan,
+    stop: &dyn StopCheck,
+    command: &str,
+) -> Result<ApplyReport> {
     let store = &session.store;
-    let run = store.begin_run("apply", &plan.manifest_digest)?;
+    let run = store.begin_run(command, &plan.manifest_digest)?;
     let applier = Applier {
         api: &session.api,
         store,

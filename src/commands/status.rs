@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 
 use crate::cli::GlobalArgs;
 use crate::model::ManagedKind;
-use crate::state::{RunRecord, RunResult, TokenKind};
+use crate::state::{RunRecord, RunResult, Store, TokenKind};
 
+use super::daemon_cmd::meta;
 use super::{Result, Status, session};
 
 pub fn run(global: &GlobalArgs) -> Result<Status> {
@@ -38,10 +39,8 @@ pub fn run(global: &GlobalArgs) -> Result<Status> {
         count(ManagedKind::Playlist),
         local.resolved.len()
     );
-    for key in ["daemon.next_run", "daemon.last_error"] {
-        if let Some(value) = store.meta(key)? {
-            println!("{key}: {value}");
-        }
+    for line in daemon_lines(&store, now)? {
+        println!("{line}");
     }
     let runs = store.recent_runs(10)?;
     if runs.is_empty() {
@@ -53,6 +52,71 @@ pub fn run(global: &GlobalArgs) -> Result<Status> {
         }
     }
     Ok(Status::Success)
+}
+
+/// What the daemon recorded: whether it runs, its next and last run, what
+/// the last plan found, and the last problem.
+fn daemon_lines(store: &Store, now: DateTime<Utc>) -> Result<Vec<String>> {
+    let get = |key| store.meta(key);
+    let mut lines = Vec::new();
+    let pid = get(meta::PID)?.and_then(|p| p.parse::<u32>().ok());
+    // The pid is cleared on a clean stop; one left behind whose process is
+    // gone means the daemon was killed or crashed.
+    let alive = pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+    let state = match (&pid, get(meta::STOPPED_AT)?) {
+        (Some(pid), _) if alive => {
+            let since =
+                get(meta::STARTED_AT)?.map_or_else(String::new, |t| format!(" since {}", when(&t)));
+            format!("running (pid {pid}){since}")
+        }
+        (Some(pid), _) => format!("not running (pid {pid} ended without stopping cleanly)"),
+        (None, Some(stopped)) => format!("stopped at {}", when(&stopped)),
+        (None, None) => {
+            lines.push("Daemon:   has not run on this state database".to_owned());
+            return Ok(lines);
+        }
+    };
+    lines.push(format!("Daemon:   {state}"));
+    if alive {
+        let next = match get(meta::NEXT_RUN)?.and_then(|t| parse(&t)) {
+            Some(at) if at > now => format!("{} (in {})", stamp(at), span(at - now)),
+            Some(at) => format!("{} (due)", stamp(at)),
+            None => "none scheduled (runs on manifest changes and reload only)".to_owned(),
+        };
+        lines.push(format!("Next run: {next}"));
+    }
+    if let Some(finished) = get(meta::LAST_RUN)? {
+        let result = get(meta::LAST_RESULT)?.unwrap_or_else(|| "?".into());
+        let trigger = get(meta::LAST_TRIGGER)?.unwrap_or_else(|| "?".into());
+        let summary = get(meta::LAST_SUMMARY)?.unwrap_or_default();
+        lines.push(format!(
+            "Last run: {result} at {} ({trigger}): {summary}",
+            when(&finished)
+        ));
+    }
+    if let Some(drift) = get(meta::DRIFT)? {
+        let at = get(meta::DRIFT_AT)?.map_or_else(String::new, |t| format!(" ({})", when(&t)));
+        if drift == meta::NO_DRIFT {
+            lines.push(format!("Drift:    none at the last check{at}"));
+        } else {
+            lines.push(format!("Drift:    at the last check{at}: {drift}"));
+        }
+    }
+    if let Some(error) = get(meta::LAST_ERROR)? {
+        lines.push(format!("Last error: {error}"));
+    }
+    Ok(lines)
+}
+
+fn parse(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// A recorded RFC 3339 time in the form the rest of `status` uses.
+fn when(text: &str) -> String {
+    parse(text).map_or_else(|| text.to_owned(), stamp)
 }
 
 fn run_line(run: &RunRecord) -> String {
@@ -84,7 +148,11 @@ fn stamp(t: DateTime<Utc>) -> String {
 
 fn span(d: chrono::Duration) -> String {
     let minutes = d.num_minutes();
-    if minutes >= 120 {
+    if minutes < 1 {
+        format!("{} s", d.num_seconds())
+    } else if minutes >= 48 * 60 {
+        format!("{} days", minutes / (24 * 60))
+    } else if minutes >= 120 {
         format!("{} h", minutes / 60)
     } else {
         format!("{minutes} min")

@@ -15,6 +15,7 @@
 //!
 //! Invariant: at most one `load` or `reconcile` future exists at any time.
 
+mod health;
 mod schedule;
 pub mod systemd;
 mod watch;
@@ -22,8 +23,10 @@ mod watch;
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -33,6 +36,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+pub use health::Metrics;
 pub use schedule::{Schedule, ScheduleError};
 pub use systemd::{Heartbeat, Notifier};
 pub use watch::WatchError;
@@ -89,6 +93,8 @@ pub struct Settings {
     pub timezone: Option<String>,
     /// Run when the manifest changes on disk.
     pub watch: bool,
+    /// Serve `/healthz` and `/metrics` here (loopback only).
+    pub listen: Option<SocketAddr>,
 }
 
 /// A manifest that loaded and validated, with its daemon settings.
@@ -102,6 +108,8 @@ pub struct Loaded<M> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunReport {
     pub ok: bool,
+    /// Cut short by a stop request (so not `ok`); the next run finishes it.
+    pub interrupted: bool,
     /// One line, e.g. "2 changed, 1 added; account matches the manifest".
     pub summary: String,
 }
@@ -110,6 +118,7 @@ impl RunReport {
     pub fn ok(summary: impl Into<String>) -> RunReport {
         RunReport {
             ok: true,
+            interrupted: false,
             summary: summary.into(),
         }
     }
@@ -117,9 +126,46 @@ impl RunReport {
     pub fn failed(summary: impl Into<String>) -> RunReport {
         RunReport {
             ok: false,
+            interrupted: false,
             summary: summary.into(),
         }
     }
+
+    pub fn interrupted(summary: impl Into<String>) -> RunReport {
+        RunReport {
+            ok: false,
+            interrupted: true,
+            summary: summary.into(),
+        }
+    }
+
+    /// "ok", "failed" or "interrupted".
+    pub fn result(&self) -> &'static str {
+        match (self.ok, self.interrupted) {
+            (true, _) => "ok",
+            (false, true) => "interrupted",
+            (false, false) => "failed",
+        }
+    }
+}
+
+/// A moment in the daemon's life, told to the [`Reconciler`] so that it can
+/// be recorded for `scsync status` and monitoring.
+#[derive(Clone, Copy, Debug)]
+pub enum Milestone<'a> {
+    /// The first manifest loaded; READY=1 went out.
+    Ready,
+    /// A run ended (however it ended).
+    Ran {
+        trigger: Trigger,
+        report: &'a RunReport,
+        started: DateTime<Utc>,
+        finished: DateTime<Utc>,
+    },
+    /// A manifest was rejected: nothing ran, the last good settings stay.
+    Rejected { trigger: Trigger, message: &'a str },
+    /// The daemon is about to exit after a stop request.
+    Stopped,
 }
 
 /// What the daemon runs. Implemented by the binary over manifest, plan and
@@ -142,6 +188,13 @@ pub trait Reconciler: Send + Sync + 'static {
         trigger: Trigger,
         stop: &StopSignal,
     ) -> impl Future<Output = RunReport> + Send;
+
+    /// Told of every [`Milestone`], with the next scheduled run then in
+    /// force (`None`: no schedule). Must be quick; failures are the
+    /// implementation's to log. Default: nothing.
+    fn record(&self, milestone: Milestone<'_>, next_run: Option<DateTime<Utc>>) {
+        let _ = (milestone, next_run);
+    }
 }
 
 /// Raised when the daemon is asked to stop. Cheap to clone.
@@ -191,6 +244,8 @@ pub struct Options {
     pub watch_settle: Duration,
     /// How long a run may take to honour a stop before it is abandoned.
     pub stop_grace: Duration,
+    /// Counters for `/metrics`; the reconciler may hold a clone to add its own.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Options {
@@ -202,6 +257,7 @@ impl Options {
             watchdog: None,
             watch_settle: Duration::from_millis(300),
             stop_grace: Duration::from_secs(45),
+            metrics: Arc::new(Metrics::new(|| 0)),
         }
     }
 
@@ -235,12 +291,13 @@ pub enum DaemonError {
 /// may be dropped.
 const EVENT_QUEUE: usize = 32;
 
-/// Run the daemon until SIGTERM/SIGINT: systemd from the environment,
-/// signals from the OS. Returns `Ok(())` after a clean stop.
-pub async fn run(manifest_path: PathBuf, reconciler: impl Reconciler) -> Result<(), DaemonError> {
+/// Run the daemon until SIGTERM/SIGINT, with signals from the OS (and
+/// systemd as `options` say, see [`Options::from_env`]). Returns `Ok(())`
+/// after a clean stop.
+pub async fn run(options: Options, reconciler: impl Reconciler) -> Result<(), DaemonError> {
     let (tx, rx) = mpsc::channel(EVENT_QUEUE);
     let _signals = TaskGuard(spawn_signal_listener(tx.clone())?);
-    run_with(Options::from_env(manifest_path), reconciler, tx, rx).await
+    run_with(options, reconciler, tx, rx).await
 }
 
 /// Run the daemon on an event queue the caller controls (tests, or an
@@ -270,6 +327,7 @@ pub async fn run_with<R: Reconciler>(
         manifest_path: options.manifest_path,
         watch_settle: options.watch_settle,
         notifier: options.notifier.clone(),
+        metrics: options.metrics,
         inbox: Inbox {
             rx: events_rx,
             heartbeat,
@@ -336,6 +394,8 @@ struct Active {
     schedule: Option<Schedule>,
     schedule_task: Option<TaskGuard>,
     watcher: Option<ManifestWatcher>,
+    /// The `/healthz` + `/metrics` endpoint and where it listens.
+    endpoint: Option<(SocketAddr, TaskGuard)>,
 }
 
 struct LastRun {
@@ -349,6 +409,7 @@ struct Daemon<R: Reconciler> {
     manifest_path: PathBuf,
     watch_settle: Duration,
     notifier: Notifier,
+    metrics: Arc<Metrics>,
     inbox: Inbox,
     /// For the schedule task and the watcher.
     events_tx: mpsc::Sender<Event>,
@@ -383,6 +444,7 @@ impl<R: Reconciler> Daemon<R> {
             self.plans()
         ));
         tracing::info!(manifest = %self.manifest_path.display(), "daemon ready; {}", self.plans());
+        self.reconciler.record(Milestone::Ready, self.next_run());
 
         let mut next = Some((Trigger::Startup, Some(manifest)));
         loop {
@@ -398,6 +460,7 @@ impl<R: Reconciler> Daemon<R> {
                 break;
             }
         }
+        self.reconciler.record(Milestone::Stopped, None);
         tracing::info!("daemon stopped");
         Ok(())
     }
@@ -417,7 +480,9 @@ impl<R: Reconciler> Daemon<R> {
 
         tracing::info!(trigger = %trigger, "run started");
         self.notifier.status(&format!("running ({trigger})"));
+        self.metrics.run_started();
         let started = Instant::now();
+        let started_at = Utc::now();
         let stop = self.inbox.stop.clone();
         let report = match self
             .inbox
@@ -425,18 +490,29 @@ impl<R: Reconciler> Daemon<R> {
             .await
         {
             Waited::Done(report) => report,
-            Waited::Abandoned => RunReport::failed("abandoned at shutdown"),
+            Waited::Abandoned => RunReport::interrupted("abandoned at shutdown"),
         };
         let secs = started.elapsed().as_secs_f64();
         if report.ok {
             tracing::info!(trigger = %trigger, seconds = secs, "run finished: {}", report.summary);
         } else {
-            tracing::warn!(trigger = %trigger, seconds = secs, "run failed: {}", report.summary);
+            tracing::warn!(trigger = %trigger, seconds = secs, "run {}: {}", report.result(), report.summary);
         }
+        let finished = Utc::now();
+        self.metrics.run_finished(&report, finished);
+        self.reconciler.record(
+            Milestone::Ran {
+                trigger,
+                report: &report,
+                started: started_at,
+                finished,
+            },
+            self.next_run(),
+        );
         self.last_run = Some(LastRun {
             report,
             trigger,
-            finished: Utc::now(),
+            finished,
         });
         self.notifier.status(&self.idle_status());
     }
@@ -469,6 +545,14 @@ impl<R: Reconciler> Daemon<R> {
                     trigger = %trigger,
                     "manifest rejected, run skipped, last good settings kept: {message}"
                 );
+                self.metrics.manifest_rejected();
+                self.reconciler.record(
+                    Milestone::Rejected {
+                        trigger,
+                        message: &message,
+                    },
+                    self.next_run(),
+                );
                 let text = format!(
                     "manifest rejected ({trigger}), nothing applied, last good settings kept: {message}. {}",
                     self.plans()
@@ -495,6 +579,9 @@ impl<R: Reconciler> Daemon<R> {
             .map(|spec| Schedule::parse(spec, settings.timezone.as_deref()))
             .transpose()
             .map_err(|e| e.to_string())?;
+        if let Some(addr) = settings.listen {
+            health::check_address(addr)?;
+        }
 
         let unchanged = match (&self.active.schedule, &schedule) {
             (Some(old), Some(new)) => old.same_as(new),
@@ -530,7 +617,42 @@ impl<R: Reconciler> Daemon<R> {
                 Err(e) => tracing::warn!("{e}"),
             }
         }
+
+        self.adopt_endpoint(settings.listen);
         Ok(())
+    }
+
+    /// Start, move or stop the monitoring endpoint. An address that cannot
+    /// be bound is logged, not fatal: syncing matters more than metrics.
+    fn adopt_endpoint(&mut self, listen: Option<SocketAddr>) {
+        let current = self.active.endpoint.as_ref().map(|(addr, _)| *addr);
+        if current == listen {
+            return;
+        }
+        if self.active.endpoint.take().is_some() && listen.is_none() {
+            tracing::info!("daemon.listen removed: the monitoring endpoint is closed");
+        }
+        let Some(addr) = listen else {
+            return;
+        };
+        match health::serve(addr, self.metrics.clone()) {
+            Ok(task) => {
+                tracing::info!(%addr, "serving /healthz and /metrics");
+                self.active.endpoint = Some((addr, TaskGuard(task)));
+            }
+            Err(e) => tracing::warn!(
+                %addr,
+                "cannot serve /healthz and /metrics on {addr}: {e}; carrying on without them"
+            ),
+        }
+    }
+
+    /// The next scheduled run, if a schedule is in force.
+    fn next_run(&self) -> Option<DateTime<Utc>> {
+        self.active
+            .schedule
+            .as_ref()
+            .and_then(|s| s.next_after(Utc::now()))
     }
 
     /// What will make the next run happen, for STATUS= and the log.
@@ -562,7 +684,10 @@ impl<R: Reconciler> Daemon<R> {
         };
         format!(
             "last run {} at {} ({}): {}. {}",
-            if last.report.ok { "ok" } else { "FAILED" },
+            match last.report.result() {
+                "failed" => "FAILED",
+                other => other,
+            },
             stamp(last.finished),
             last.trigger,
             last.report.summary,

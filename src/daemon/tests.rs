@@ -2,8 +2,8 @@
 //! the test releases it, so "a trigger during a run" is a fact, not a race.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::*;
 
@@ -26,6 +26,8 @@ struct Scripted {
     calls: mpsc::UnboundedSender<Call>,
     release: tokio::sync::Mutex<mpsc::UnboundedReceiver<RunReport>>,
     ignore_stop: bool,
+    /// What `record` was told, one line each.
+    milestones: Arc<Mutex<Vec<String>>>,
 }
 
 impl Reconciler for Scripted {
@@ -57,6 +59,31 @@ impl Reconciler for Scripted {
             () = stop.stopped() => RunReport::ok("stopped after the request in flight"),
         }
     }
+
+    fn record(&self, milestone: Milestone<'_>, next_run: Option<DateTime<Utc>>) {
+        let what = match milestone {
+            Milestone::Ready => "ready".to_owned(),
+            Milestone::Ran {
+                trigger,
+                report,
+                started,
+                finished,
+            } => {
+                assert!(started <= finished);
+                format!("ran {trigger}: {} {}", report.result(), report.summary)
+            }
+            Milestone::Rejected { trigger, message } => format!("rejected {trigger}: {message}"),
+            Milestone::Stopped => "stopped".to_owned(),
+        };
+        let next = match next_run {
+            Some(at) => format!("next {}", stamp(at)),
+            None => "no next".to_owned(),
+        };
+        self.milestones
+            .lock()
+            .unwrap()
+            .push(format!("{what}; {next}"));
+    }
 }
 
 struct Rig {
@@ -65,6 +92,7 @@ struct Rig {
     release: mpsc::UnboundedSender<RunReport>,
     notes: mpsc::UnboundedReceiver<String>,
     daemon: JoinHandle<Result<(), DaemonError>>,
+    milestones: Arc<Mutex<Vec<String>>>,
 }
 
 struct RigBuilder {
@@ -112,7 +140,9 @@ impl RigBuilder {
             calls: calls_tx,
             release: tokio::sync::Mutex::new(release_rx),
             ignore_stop: self.ignore_stop,
+            milestones: Arc::default(),
         };
+        let milestones = reconciler.milestones.clone();
         let options = Options {
             notifier,
             watchdog: self.watchdog,
@@ -127,6 +157,7 @@ impl RigBuilder {
             release,
             notes,
             daemon,
+            milestones,
         }
     }
 }
@@ -200,6 +231,7 @@ fn settings(schedule: Option<&str>, watch: bool) -> Settings {
         schedule: schedule.map(str::to_owned),
         timezone: None,
         watch,
+        listen: None,
     }
 }
 
@@ -292,6 +324,53 @@ async fn a_broken_manifest_is_reported_and_skipped_and_the_daemon_lives_on() {
     rig.finish_run("third");
     rig.notes_until("(schedule): third").await;
     assert_eq!(rig.stop().await, vec![]);
+}
+
+#[tokio::test]
+async fn milestones_are_recorded_with_the_next_scheduled_run() {
+    let yearly = settings(Some("0 0 0 1 1 *"), false);
+    let mut rig = Rig::builder()
+        .loads(vec![
+            Ok(yearly.clone()),
+            Err("bad key".to_owned()),
+            Ok(Settings::default()),
+        ])
+        .start();
+    assert_eq!(rig.call().await, Call::Load);
+    assert_eq!(rig.call().await, Call::Reconcile(Trigger::Startup, 1));
+    rig.release.send(RunReport::interrupted("half")).unwrap();
+    rig.notes_until("last run interrupted").await;
+    rig.send(Event::Run(Trigger::ManifestChanged)).await;
+    rig.notes_until("manifest rejected").await;
+    // The schedule goes with a manifest that has none.
+    rig.send(Event::Run(Trigger::Reload)).await;
+    assert_eq!(rig.call().await, Call::Load);
+    assert_eq!(rig.call().await, Call::Load);
+    assert_eq!(rig.call().await, Call::Reconcile(Trigger::Reload, 3));
+    rig.finish_run("done");
+    rig.notes_until("(reload): done").await;
+    let milestones = rig.milestones.clone();
+    assert_eq!(rig.stop().await, vec![]);
+
+    let next = format!(
+        "next {}",
+        stamp(
+            Schedule::parse("0 0 0 1 1 *", None)
+                .unwrap()
+                .next_after(Utc::now())
+                .unwrap()
+        )
+    );
+    assert_eq!(
+        *milestones.lock().unwrap(),
+        vec![
+            format!("ready; {next}"),
+            format!("ran startup: interrupted half; {next}"),
+            format!("rejected manifest change: bad key; {next}"),
+            "ran reload: ok done; no next".to_owned(),
+            "stopped; no next".to_owned(),
+        ]
+    );
 }
 
 #[tokio::test]

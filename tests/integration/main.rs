@@ -7,5 +7,6 @@ mod support;
 mod api;
 mod bench;
 mod cli;
+mod daemon;
 mod faults;
 mod sync;
