@@ -7,4 +7,5 @@ mod support;
 mod api;
 mod cli;
 mod faults;
+mod reliability;
 mod sync;

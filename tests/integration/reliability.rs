@@ -1,0 +1,430 @@
+//! Coming through what unattended runs meet: a SIGKILL at any point of an
+//! apply, SIGINT/SIGTERM, access tokens expiring under two processes,
+//! listings that break part-way, and rate limits, each checked against the
+//! emulator's state and request log.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{World, base_seed};
+
+/// Paths that only ever see writes (the creates, follows and likes a fresh
+/// account needs): a fault rule with this path and no method counts writes.
+const WRITE_PATHS: &str = "^/(tracks|playlists)$|^/likes/|^/me/followings/";
+
+/// Longest a test waits for something the emulator or a child should do.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/// The `/_emulator/` calls `support::World` does not make.
+struct Control {
+    base: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Control {
+    fn new(world: &World) -> Control {
+        Control {
+            base: world.base_url(),
+            http: reqwest::blocking::Client::new(),
+        }
+    }
+
+    fn clear_faults(&self) {
+        let resp = self
+            .http
+            .delete(format!("{}/_emulator/faults", self.base))
+            .send()
+            .unwrap();
+        assert!(resp.status().is_success());
+    }
+
+    /// How many requests fault rule `index` has bitten so far.
+    fn fired(&self, index: usize) -> u64 {
+        let report: Value = self
+            .http
+            .get(format!("{}/_emulator/faults", self.base))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        report["rules"][index]["fired"].as_u64().unwrap_or(0)
+    }
+
+    fn expire_tokens(&self) {
+        let resp = self
+            .http
+            .post(format!("{}/_emulator/tokens/expire", self.base))
+            .send()
+            .unwrap();
+        assert!(resp.status().is_success());
+    }
+}
+
+/// Polls `done` until it holds; panics with `what` after [`PATIENCE`]. The
+/// pause between polls only spares the CPU: nothing relies on its length.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// `scsync ARGS` as a child process, its output going to files in the world
+/// (a pipe nobody reads could block it).
+struct Spawned {
+    child: Child,
+    out: std::path::PathBuf,
+    err: std::path::PathBuf,
+}
+
+impl Spawned {
+    fn start(world: &World, args: &[&str], name: &str) -> Spawned {
+        let out = world.path(&format!("{name}.stdout"));
+        let err = world.path(&format!("{name}.stderr"));
+        let child = Command::new(env!("CARGO_BIN_EXE_scsync"))
+            .args(args)
+            .arg("-c")
+            .arg(world.manifest_path())
+            .arg("--state")
+            .arg(world.state_path())
+            .env_remove("SCSYNC_LOG")
+            .env_remove("STATE_DIRECTORY")
+            .env("NO_COLOR", "1")
+            .current_dir(world.dir.path())
+            .stdin(Stdio::null())
+            .stdout(File::create(&out).unwrap())
+            .stderr(File::create(&err).unwrap())
+            .spawn()
+            .expect("scsync starts");
+        Spawned { child, out, err }
+    }
+
+    fn exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
+    }
+
+    fn kill(mut self) -> ExitStatus {
+        // SIGKILL; an error only means it is already gone.
+        let _ = self.child.kill();
+        self.child.wait().unwrap()
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} worked");
+    }
+
+    /// Waits for the exit; returns the status, stdout and stderr.
+    fn finish(mut self) -> (ExitStatus, String, String) {
+        let status = self.child.wait().unwrap();
+        let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+        (status, read(&self.out), read(&self.err))
+    }
+}
+
+fn mine<'a>(state: &'a Value, kind: &str) -> Vec<&'a Value> {
+    state[kind]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["user_id"] == 1)
+        .collect()
+}
+
+/// The numbers in a JSON array; an absent list (null) is empty.
+fn ids(v: &Value) -> Vec<u64> {
+    match v {
+        Value::Null => Vec::new(),
+        Value::Array(items) => items.iter().map(|x| x.as_u64().unwrap()).collect(),
+        other => panic!("not a list of ids: {other}"),
+    }
+}
+
+fn open_store(world: &World) -> scsync::state::Store {
+    scsync::state::Store::open(&world.state_path()).expect("state database opens")
+}
+
+// ---------------------------------------------------------------------------
+// The crash test: SIGKILL after the N-th write, for every N of a 30-write plan
+
+const CRASH_TRACKS: u64 = 6;
+const CRASH_PLAYLISTS: u64 = 4;
+/// Users 2..=11 are followed; tracks 100..=109 (theirs) are liked.
+const CRASH_FOLLOWS: u64 = 10;
+const CRASH_LIKES: u64 = 10;
+const CRASH_WRITES: usize = (CRASH_TRACKS + CRASH_PLAYLISTS + CRASH_FOLLOWS + CRASH_LIKES) as usize;
+
+fn crash_seed() -> Value {
+    let mut seed = base_seed();
+    let users: Vec<Value> = (1..=12)
+        .map(|id| json!({"id": id, "permalink": format!("user{id}"), "username": format!("User {id}")}))
+        .collect();
+    let tracks: Vec<Value> = (100..110)
+        .map(|id| {
+            json!({"id": id, "user_id": 2 + (id % 10), "title": format!("Theirs {id}"),
+                         "permalink": format!("theirs-{id}"), "access": "playable",
+                         "sharing": "public"})
+        })
+        .collect();
+    seed["users"] = json!(users);
+    seed["tracks"] = json!(tracks);
+    seed["playlists"] = json!([]);
+    seed
+}
+
+/// Six uploads, four playlists naming them (and others' tracks), ten
+/// follows, ten likes; one request at a time so that "the N-th write" is
+/// one request.
+fn crash_manifest() -> String {
+    let mut text = String::from("policy:\n  concurrency: 1\ntracks:\n");
+    for t in 1..=CRASH_TRACKS {
+        text += &format!("  - key: t{t}\n    file: audio/t{t}.wav\n    title: Crash Track {t}\n");
+    }
+    text += "playlists:\n";
+    for p in 1..=CRASH_PLAYLISTS {
+        let a = p;
+        let b = p % CRASH_TRACKS + 1;
+        text += &format!(
+            "  - key: p{p}\n    title: Crash List {p}\n    tracks: [t{a}, soundcloud:tracks:{}, t{b}]\n",
+            99 + p
+        );
+    }
+    text += "follows:\n";
+    for u in 2..2 + CRASH_FOLLOWS {
+        text += &format!("  - soundcloud:users:{u}\n");
+    }
+    text += "likes:\n  tracks:\n";
+    for t in 100..100 + CRASH_LIKES {
+        text += &format!("    - soundcloud:tracks:{t}\n");
+    }
+    text
+}
+
+fn crash_world() -> World {
+    let world = World::new(crash_seed());
+    for t in 1..=CRASH_TRACKS {
+        world.wav(&format!("audio/t{t}.wav"), 110.0 * t as f32);
+    }
+    world.manifest(&crash_manifest()).login();
+    world
+}
+
+/// The account is exactly what the crash manifest describes: one track per
+/// manifest track (no duplicate upload), one playlist per manifest playlist
+/// with the right tracks in order, the follows and the likes.
+fn assert_converged(world: &World, context: &str) {
+    let state = world.emulator_state();
+    let tracks = mine(&state, "tracks");
+    let mut by_title: BTreeMap<String, u64> = BTreeMap::new();
+    for t in &tracks {
+        let title = t["title"].as_str().unwrap().to_owned();
+        let previous = by_title.insert(title.clone(), t["id"].as_u64().unwrap());
+        assert!(previous.is_none(), "{context}: {title} uploaded twice");
+    }
+    let want: BTreeSet<String> = (1..=CRASH_TRACKS)
+        .map(|t| format!("Crash Track {t}"))
+        .collect();
+    assert_eq!(
+        by_title.keys().cloned().collect::<BTreeSet<_>>(),
+        want,
+        "{context}: tracks"
+    );
+    let playlists = mine(&state, "playlists");
+    assert_eq!(
+        playlists.len(),
+        CRASH_PLAYLISTS as usize,
+        "{context}: playlists {playlists:#?}"
+    );
+    for p in 1..=CRASH_PLAYLISTS {
+        let title = format!("Crash List {p}");
+        let found: Vec<_> = playlists.iter().filter(|x| x["title"] == title).collect();
+        assert_eq!(found.len(), 1, "{context}: exactly one {title}");
+        let a = by_title[&format!("Crash Track {p}")];
+        let b = by_title[&format!("Crash Track {}", p % CRASH_TRACKS + 1)];
+        assert_eq!(
+            ids(&found[0]["tracks"]),
+            vec![a, 99 + p, b],
+            "{context}: tracks of {title}"
+        );
+    }
+    let follows: BTreeSet<u64> = ids(&state["followings"]["1"]).into_iter().collect();
+    assert_eq!(
+        follows,
+        (2..2 + CRASH_FOLLOWS).collect(),
+        "{context}: follows"
+    );
+    let likes: BTreeSet<u64> = ids(&state["likes"]["1"]["tracks"]).into_iter().collect();
+    assert_eq!(
+        likes,
+        (100..100 + CRASH_LIKES).collect(),
+        "{context}: likes"
+    );
+}
+
+/// Where, around the N-th write, the process dies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KillPoint {
+    /// The service has performed write N; the process has not recorded it.
+    AfterCommit,
+    /// Write N is on the wire and the service has not performed it.
+    InFlight,
+}
+
+/// Runs the crash scenario for write `n`; returns whether the intended
+/// crash state was reached (a loaded machine can miss the window, and the
+/// caller retries with a longer hold).
+fn crash_after(n: usize, point: KillPoint, hold_ms: u64) -> bool {
+    let context = format!("kill {point:?} write {n}");
+    let world = crash_world();
+    let control = Control::new(&world);
+    // Write N is held at the emulator before it is performed.
+    world.faults(json!([{"path": WRITE_PATHS, "skip": n - 1, "times": 1, "delay_ms": hold_ms}]));
+    let apply = Spawned::start(&world, &["apply", "--yes"], "killed");
+    let mut apply = apply;
+    wait_until(
+        &format!("{context}: write {n} reaches the emulator"),
+        || control.fired(0) == 1 || apply.exited(),
+    );
+    assert!(!apply.exited(), "{context}: apply ended before write {n}");
+
+    let mut reached = true;
+    match point {
+        KillPoint::InFlight => {
+            apply.kill();
+            reached &= world.writes().len() == n - 1;
+        }
+        KillPoint::AfterCommit => {
+            // The test takes SQLite's write lock: the process cannot record
+            // anything more, but write N goes through on the service.
+            let blocker = rusqlite::Connection::open(world.state_path()).unwrap();
+            blocker.busy_timeout(PATIENCE).unwrap();
+            blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+            // Still held at the emulator when the lock was taken, so its
+            // outcome cannot have been recorded.
+            reached &= world.writes().len() == n - 1;
+            wait_until(
+                &format!("{context}: the service performs write {n}"),
+                || world.writes().len() >= n,
+            );
+            let status = apply.kill();
+            blocker.execute_batch("ROLLBACK").unwrap();
+            drop(blocker);
+            use std::os::unix::process::ExitStatusExt;
+            reached &= status.signal() == Some(9);
+        }
+    }
+    if !reached {
+        return false;
+    }
+
+    // The crash state is what was intended: N-1 writes recorded, N open.
+    let store = open_store(&world);
+    let run = store.recent_runs(1).unwrap().remove(0);
+    assert_eq!(run.outcome, None, "{context}: the killed run is unfinished");
+    assert_eq!(run.intents.succeeded, n - 1, "{context}: {:?}", run.intents);
+    assert!(run.intents.open >= 1, "{context}: {:?}", run.intents);
+    drop(store);
+    let served = world.writes().len();
+    let expected = if point == KillPoint::AfterCommit {
+        n
+    } else {
+        n - 1
+    };
+    assert_eq!(
+        served, expected,
+        "{context}: writes served before the rerun"
+    );
+
+    control.clear_faults();
+    let rerun = world.scsync(["apply", "--yes"]).output();
+    assert!(
+        rerun.0.status.success(),
+        "{context}: the rerun failed\n--- stdout\n{}\n--- stderr\n{}",
+        rerun.stdout(),
+        rerun.stderr()
+    );
+    assert_converged(&world, &context);
+
+    // Settled: nothing left open, the dead run closed as crashed.
+    let store = open_store(&world);
+    assert!(store.open_intents().unwrap().is_empty(), "{context}");
+    let runs = store.recent_runs(10).unwrap();
+    let killed = runs.iter().find(|r| r.id == run.id).unwrap();
+    assert_eq!(
+        killed.outcome.as_ref().map(|o| o.result),
+        Some(scsync::state::RunResult::Crashed),
+        "{context}"
+    );
+    drop(store);
+
+    world.clear_requests();
+    let third = world.scsync(["apply", "--yes"]).output();
+    assert!(third.0.status.success(), "{context}: {}", third.stderr());
+    assert!(
+        third.stdout().contains("No changes"),
+        "{context}: a third apply still plans changes:\n{}",
+        third.stdout()
+    );
+    assert_eq!(
+        world.writes(),
+        Vec::<Value>::new(),
+        "{context}: third apply"
+    );
+    true
+}
+
+/// Runs [`crash_after`] for every N, lengthening the hold for an N whose
+/// window the machine missed; returns (tried, converged).
+fn crash_sweep(point: KillPoint) -> (usize, usize) {
+    let mut converged = 0;
+    for n in 1..=CRASH_WRITES {
+        let mut hold_ms = 300;
+        loop {
+            if crash_after(n, point, hold_ms) {
+                converged += 1;
+                break;
+            }
+            hold_ms *= 2;
+            assert!(
+                hold_ms <= 10_000,
+                "kill {point:?} write {n}: never reached the crash state"
+            );
+            eprintln!("kill {point:?} write {n}: window missed, again with a {hold_ms} ms hold");
+        }
+    }
+    eprintln!(
+        "kill {point:?}: {CRASH_WRITES} N tried, {converged} converged with no duplicate and a clean third apply"
+    );
+    (CRASH_WRITES, converged)
+}
+
+#[test]
+fn the_crash_plan_is_thirty_writes() {
+    let world = crash_world();
+    world.scsync(["apply", "--yes"]).expect(0);
+    assert_eq!(world.writes().len(), CRASH_WRITES);
+    assert_converged(&world, "uninterrupted");
+}
+
+#[test]
+fn a_kill_after_any_write_is_performed_but_before_it_is_recorded_converges() {
+    let (tried, converged) = crash_sweep(KillPoint::AfterCommit);
+    assert_eq!(converged, tried);
+}
+
+#[test]
+fn a_kill_with_any_write_in_flight_converges() {
+    let (tried, converged) = crash_sweep(KillPoint::InFlight);
+    assert_eq!(converged, tried);
+}
