@@ -158,21 +158,25 @@ impl LaneContext<'_> {
         for action in actions {
             let label = label(action);
             if self.applier.stop.should_stop() {
-                self.with_report(|r| {
-                    r.interrupted = true;
-                    r.skipped.push((label.clone(), "interrupted".into()));
-                });
-                self.note_broken(action, "interrupted");
+                self.interrupted(action, label);
                 continue;
             }
             let outcome = match self.dependencies_ready(action) {
                 Err(reason) => Outcome::Skipped(reason),
                 Ok(tracks) => {
+                    let permit = self.permits.acquire().await;
+                    // A stop asked for while this lane waited for its turn:
+                    // only the requests already in flight are finished.
+                    if self.applier.stop.should_stop() {
+                        drop(permit);
+                        self.interrupted(action, label);
+                        continue;
+                    }
+                    // Recorded with the permit held, so that the journal's
+                    // open intents are the requests actually in flight.
                     let intent = self.record_intent(action)?;
-                    let outcome = {
-                        let _permit = self.permits.acquire().await;
-                        self.perform(action, &tracks).await
-                    };
+                    let outcome = self.perform(action, &tracks).await;
+                    drop(permit);
                     self.record(action, intent, &outcome)?;
                     outcome
                 }
@@ -198,6 +202,15 @@ impl LaneContext<'_> {
             }
         }
         Ok(())
+    }
+
+    /// An action not started because the run was asked to stop.
+    fn interrupted(&self, action: &Action, label: String) {
+        self.with_report(|r| {
+            r.interrupted = true;
+            r.skipped.push((label, "interrupted".into()));
+        });
+        self.note_broken(action, "interrupted");
     }
 
     fn with_report<T>(&self, f: impl FnOnce(&mut ApplyReport) -> T) -> T {

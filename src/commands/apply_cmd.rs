@@ -146,8 +146,9 @@ fn confirm() -> Result<()> {
     }
 }
 
-/// Set by SIGINT or SIGTERM: the request in flight finishes and is
-/// recorded, the rest are skipped.
+/// Set by SIGINT or SIGTERM: the requests in flight finish and are
+/// recorded, the rest are skipped. A second signal quits at once (an upload
+/// can take long); the journal lets the next run settle what was in flight.
 pub struct StopOnSignal(AtomicBool);
 
 impl StopOnSignal {
@@ -166,9 +167,23 @@ impl StopOnSignal {
                 _ = int.recv() => {}
                 _ = term.recv() => {}
             }
-            tracing::warn!("stopping after the request in flight");
-            if let Some(flag) = weak.upgrade() {
-                flag.0.store(true, Ordering::SeqCst);
+            let Some(flag) = weak.upgrade() else {
+                return;
+            };
+            flag.0.store(true, Ordering::SeqCst);
+            drop(flag);
+            tracing::warn!(
+                "stopping after the requests in flight; send the signal again to quit at once"
+            );
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            if weak.strong_count() > 0 {
+                eprintln!(
+                    "error: quit at once; the next run settles the requests that were in flight"
+                );
+                std::process::exit(1);
             }
         });
         flag

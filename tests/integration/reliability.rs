@@ -428,3 +428,90 @@ fn a_kill_with_any_write_in_flight_converges() {
     let (tried, converged) = crash_sweep(KillPoint::InFlight);
     assert_eq!(converged, tried);
 }
+
+// ---------------------------------------------------------------------------
+// SIGINT / SIGTERM: finish the request in flight, record it, stop, exit 1
+
+fn stop_by_signal(signal: &str) {
+    const HELD: usize = 3;
+    let world = crash_world();
+    let control = Control::new(&world);
+    world.faults(json!([{"path": WRITE_PATHS, "skip": HELD - 1, "times": 1, "delay_ms": 1000}]));
+    let mut apply = Spawned::start(&world, &["apply", "--yes"], "signalled");
+    wait_until(&format!("write {HELD} reaches the emulator"), || {
+        control.fired(0) == 1 || apply.exited()
+    });
+    assert!(!apply.exited(), "apply ended before write {HELD}");
+    apply.signal(signal);
+    let (status, stdout, stderr) = apply.finish();
+
+    assert_eq!(status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    // The request in flight was finished, nothing after it was sent.
+    assert_eq!(world.writes().len(), HELD, "{stdout}\n{stderr}");
+    let store = open_store(&world);
+    let run = store.recent_runs(1).unwrap().remove(0);
+    assert_eq!(
+        run.outcome.as_ref().map(|o| o.result),
+        Some(scsync::state::RunResult::Interrupted)
+    );
+    assert_eq!(run.intents.succeeded, HELD, "{:?}", run.intents);
+    assert_eq!(run.intents.open, 0, "{:?}", run.intents);
+    assert!(store.open_intents().unwrap().is_empty());
+    drop(store);
+
+    control.clear_faults();
+    world.scsync(["apply", "--yes"]).expect(0);
+    assert_converged(&world, signal);
+    assert_eq!(
+        world.writes().len(),
+        CRASH_WRITES,
+        "no write was sent twice"
+    );
+}
+
+#[test]
+fn sigterm_during_apply_finishes_the_request_in_flight_and_stops() {
+    stop_by_signal("TERM");
+}
+
+#[test]
+fn sigint_during_apply_finishes_the_request_in_flight_and_stops() {
+    stop_by_signal("INT");
+}
+
+#[test]
+fn a_second_sigint_quits_at_once_and_the_next_run_settles_what_was_in_flight() {
+    const HELD: usize = 3;
+    let world = crash_world();
+    let control = Control::new(&world);
+    // Held far longer than the test takes: the process must not wait for it.
+    world.faults(json!([{"path": WRITE_PATHS, "skip": HELD - 1, "times": 1, "delay_ms": 120_000}]));
+    let mut apply = Spawned::start(&world, &["apply", "--yes"], "quit");
+    wait_until(&format!("write {HELD} reaches the emulator"), || {
+        control.fired(0) == 1 || apply.exited()
+    });
+    apply.signal("INT");
+    let stderr = apply.err.clone();
+    wait_until("apply acknowledges the first SIGINT", || {
+        std::fs::read_to_string(&stderr)
+            .unwrap_or_default()
+            .contains("send the signal again to quit at once")
+    });
+    apply.signal("INT");
+    let (status, stdout, stderr) = apply.finish();
+    assert_eq!(status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("quit at once"), "{stderr}");
+    // Quit while write 3 was still held, not after it.
+    assert_eq!(world.writes().len(), HELD - 1);
+    let store = open_store(&world);
+    let run = store.recent_runs(1).unwrap().remove(0);
+    assert_eq!(run.outcome, None, "the run was cut short");
+    assert_eq!(run.intents.succeeded, HELD - 1, "{:?}", run.intents);
+    assert_eq!(run.intents.open, 1, "{:?}", run.intents);
+    drop(store);
+
+    control.clear_faults();
+    world.scsync(["apply", "--yes"]).expect(0);
+    assert_converged(&world, "after a second SIGINT");
+}
