@@ -30,7 +30,9 @@ use url::Url;
 use crate::model::{Fields, RemotePlaylist, RemoteTrack, RemoteUser, Urn, UrnKind};
 use crate::secret::Secret;
 
-pub use auth::{LoginOptions, MemoryTokenStore, PendingLogin, TokenSet, TokenStore, login};
+pub use auth::{
+    LoginOptions, MemoryTokenStore, PendingLogin, RefreshGuard, TokenSet, TokenStore, login,
+};
 pub use error::{ApiError, Incomplete, StoreError, TransportKind, service_message};
 pub use retry::RetryPolicy;
 

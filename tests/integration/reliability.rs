@@ -515,3 +515,157 @@ fn a_second_sigint_quits_at_once_and_the_next_run_settles_what_was_in_flight() {
     world.scsync(["apply", "--yes"]).expect(0);
     assert_converged(&world, "after a second SIGINT");
 }
+
+// ---------------------------------------------------------------------------
+// Tokens: an access token expiring under two processes sharing one database
+
+const TOKEN_MANIFEST: &str =
+    "follows: [soundcloud:users:2]\nlikes:\n  tracks: [soundcloud:tracks:100]\n";
+
+fn token_world() -> World {
+    let world = World::new(base_seed());
+    world.manifest(TOKEN_MANIFEST).login();
+    world
+}
+
+fn token_requests(world: &World) -> Vec<Value> {
+    world
+        .requests()
+        .into_iter()
+        .filter(|r| r["path"] == "/oauth/token")
+        .collect()
+}
+
+/// What the user must never be shown when another process refreshed first.
+fn assert_no_login_failure(output: &str) {
+    for bad in ["invalid_grant", "scsync login", "no longer valid"] {
+        assert!(!output.contains(bad), "the user sees {bad:?}:\n{output}");
+    }
+}
+
+/// Runs the two-process scenario with the first refresh held `hold_ms` at
+/// the emulator; `None` when the second process did not meet the stale
+/// token while the first one's refresh was held (a loaded machine).
+fn two_processes_refresh(hold_ms: u64) -> Option<World> {
+    let world = token_world();
+    let control = Control::new(&world);
+    world.scsync(["apply", "--yes"]).expect(0);
+    world.clear_requests();
+    control.expire_tokens();
+    world.faults(
+        json!([{"method": "POST", "path": "^/oauth/token$", "times": 1,
+                         "delay_ms": hold_ms}]),
+    );
+    let mut first = Spawned::start(&world, &["apply", "--yes"], "first");
+    wait_until("the first process's refresh reaches the emulator", || {
+        control.fired(0) == 1 || first.exited()
+    });
+    let second = Spawned::start(&world, &["plan"], "second");
+    let (first_status, first_out, first_err) = first.finish();
+    let (second_status, second_out, second_err) = second.finish();
+    let both = format!("{first_out}{first_err}\n---\n{second_out}{second_err}");
+    assert!(first_status.success(), "{both}");
+    assert!(second_status.success(), "{both}");
+    assert_no_login_failure(&both);
+
+    // Both processes met the expired token before the refresh was answered.
+    let log = world.requests();
+    let refresh_at = log
+        .iter()
+        .position(|r| r["path"] == "/oauth/token")
+        .expect("a refresh was sent");
+    let refused_before = log[..refresh_at]
+        .iter()
+        .filter(|r| r["status"] == 401)
+        .count();
+    if refused_before < 2 {
+        return None;
+    }
+    Some(world)
+}
+
+#[test]
+fn two_processes_meeting_an_expired_token_refresh_it_once_and_both_carry_on() {
+    let mut hold_ms = 1500;
+    let world = loop {
+        if let Some(world) = two_processes_refresh(hold_ms) {
+            break world;
+        }
+        hold_ms *= 2;
+        assert!(
+            hold_ms <= 12_000,
+            "the second process never overlapped the first's refresh"
+        );
+    };
+    // One refresh for both: the second waited for the first's and used
+    // the pair it saved, instead of spending the refresh token again.
+    let grants = token_requests(&world);
+    assert_eq!(grants.len(), 1, "{grants:#?}");
+    assert_eq!(grants[0]["status"], 200);
+    // The saved pair keeps working for the next process, without a refresh.
+    world.clear_requests();
+    world.scsync(["plan"]).expect(0);
+    assert!(token_requests(&world).is_empty());
+    assert!(world.requests().iter().all(|r| r["status"] != 401));
+}
+
+#[test]
+fn a_refresh_refused_because_another_process_refreshed_first_uses_the_pair_it_saved() {
+    let world = token_world();
+    let control = Control::new(&world);
+    world.clear_requests();
+    control.expire_tokens();
+    world.faults(
+        json!([{"method": "POST", "path": "^/oauth/token$", "times": 1,
+                         "delay_ms": 1000}]),
+    );
+    let mut plan = Spawned::start(&world, &["plan"], "plan");
+    wait_until("the refresh of `plan` reaches the emulator", || {
+        control.fired(0) == 1 || plan.exited()
+    });
+    // Meanwhile another client (one that does not take scsync's refresh
+    // lock) spends the same refresh token and saves the new pair.
+    let store = open_store(&world);
+    let kind = scsync::state::TokenKind::User;
+    let stored = store.load_tokens(kind).unwrap().unwrap();
+    let refresh = stored.refresh_token.clone().unwrap();
+    let fresh: Value = reqwest::blocking::Client::new()
+        .post(format!("{}/oauth/token", world.base_url()))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", crate::support::CLIENT_ID),
+            ("client_secret", crate::support::CLIENT_SECRET),
+            ("refresh_token", refresh.expose()),
+        ])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    store
+        .save_tokens(&scsync::state::StoredTokens {
+            kind,
+            access_token: scsync::secret::Secret::new(fresh["access_token"].as_str().unwrap()),
+            refresh_token: Some(scsync::secret::Secret::new(
+                fresh["refresh_token"].as_str().unwrap(),
+            )),
+            expires_at: chrono::Utc::now().timestamp() + fresh["expires_in"].as_i64().unwrap(),
+            scope: stored.scope.clone(),
+        })
+        .unwrap();
+    drop(store);
+
+    let (status, stdout, stderr) = plan.finish();
+    let output = format!("{stdout}{stderr}");
+    assert!(status.success(), "{output}");
+    assert_no_login_failure(&output);
+    // The refresh of `plan` was refused (invalid_grant) and it carried on
+    // with the pair the other client had saved.
+    let grants = token_requests(&world);
+    assert_eq!(grants.len(), 2, "{grants:#?}");
+    assert!(grants.iter().any(|g| g["status"] == 400), "{grants:#?}");
+    let saved = open_store(&world).load_tokens(kind).unwrap().unwrap();
+    assert_eq!(
+        saved.access_token.expose(),
+        fresh["access_token"].as_str().unwrap()
+    );
+}
