@@ -779,9 +779,14 @@ async fn no_token_or_secret_reaches_a_log_line_or_an_error_at_trace_level() {
         .with_ansi(false)
         .with_writer(move || writer_logs.clone())
         .finish();
+    // tracing caches each call site's interest for the whole process. With
+    // a single dispatcher registered it asks the registering thread's
+    // default, so a call site first reached on another test's thread (with
+    // no subscriber) would be cached as "nobody listens"; with two it asks
+    // every registered dispatcher, and this thread's sees the events.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let _guard = tracing::subscriber::set_default(subscriber);
-    // Other tests on other threads may have cached "nobody listens" for
-    // these call sites; recompute now that this thread has a subscriber.
+    // Call sites registered before: recompute now that this thread listens.
     tracing::callsite::rebuild_interest_cache();
 
     let server = FakeServer::start(|seen, _| match seen.path() {
