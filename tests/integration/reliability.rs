@@ -669,3 +669,86 @@ fn a_refresh_refused_because_another_process_refreshed_first_uses_the_pair_it_sa
         fresh["access_token"].as_str().unwrap()
     );
 }
+
+// ---------------------------------------------------------------------------
+// Incomplete reads: nothing is planned, nothing is changed
+
+/// I follow 250 users (two pages); the manifest, with every prune flag on,
+/// keeps 245 of them, so a whole read plans five unfollows and a partial
+/// one would plan follows and unfollows from half the truth.
+fn paged_world() -> World {
+    let mut seed = base_seed();
+    let users: Vec<Value> = (1..=251)
+        .map(|id| json!({"id": id, "permalink": format!("user{id}"), "username": format!("User {id}")}))
+        .collect();
+    seed["users"] = json!(users);
+    seed["followings"] = json!({"1": (2..=251).collect::<Vec<u64>>()});
+    let world = World::new(seed);
+    let mut manifest = String::from(
+        "policy:\n  prune: { tracks: true, playlists: true, follows: true, likes: true }\nfollows:\n",
+    );
+    for id in 2..=246 {
+        manifest += &format!("  - soundcloud:users:{id}\n");
+    }
+    world.manifest(&manifest).login();
+    world
+}
+
+fn incomplete_listing_changes_nothing(rule: Value, reason: &str) {
+    let world = paged_world();
+    let control = Control::new(&world);
+    let whole = world.scsync(["plan"]).expect(0).stdout();
+    assert!(
+        whole.contains("Plan: 0 to add, 0 to change, 5 to remove."),
+        "{whole}"
+    );
+    let before = world.emulator_state()["followings"].clone();
+
+    for command in [&["plan"][..], &["apply", "--yes"][..]] {
+        control.clear_faults();
+        world.faults(json!([rule.clone()]));
+        world.clear_requests();
+        let out = world.scsync(command).expect(1);
+        let stderr = out.stderr();
+        assert!(
+            stderr.contains(
+                "the listing of /me/followings is incomplete, so nothing is planned from it"
+            ),
+            "{command:?}: {stderr}"
+        );
+        assert!(stderr.contains(reason), "{command:?}: {stderr}");
+        assert!(
+            !out.stdout().contains("Plan:"),
+            "{command:?}: {}",
+            out.stdout()
+        );
+        assert_eq!(world.writes(), Vec::<Value>::new(), "{command:?} wrote");
+        assert!(
+            world
+                .requests()
+                .iter()
+                .all(|r| r["authorized"] == true || r["path"] == "/oauth/token"),
+            "every request went to the API host with the token"
+        );
+    }
+    assert_eq!(world.emulator_state()["followings"], before);
+}
+
+#[test]
+fn a_listing_failing_on_a_later_page_plans_nothing_and_changes_nothing() {
+    let world_rule = json!({"method": "GET", "path": "^/me/followings$", "skip": 1,
+                            "status": 503});
+    incomplete_listing_changes_nothing(world_rule, "503");
+}
+
+#[test]
+fn a_repeated_next_href_plans_nothing_and_changes_nothing() {
+    let rule = json!({"method": "GET", "path": "^/me/followings$", "next_href": "repeat"});
+    incomplete_listing_changes_nothing(rule, "a next page already read");
+}
+
+#[test]
+fn a_next_href_to_another_host_plans_nothing_and_changes_nothing() {
+    let rule = json!({"method": "GET", "path": "^/me/followings$", "next_href": "foreign_host"});
+    incomplete_listing_changes_nothing(rule, "another host");
+}
