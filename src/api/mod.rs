@@ -483,19 +483,22 @@ impl Transport {
                 retry::server_wait(retry_after, &reply.body, SystemTime::now())
             })
             .flatten();
+        let ambiguous = match call.kind {
+            CallKind::Write => matches!(status, 500 | 502 | 504),
+            CallKind::Create => matches!(status, 500 | 502 | 503 | 504),
+            CallKind::Read | CallKind::Token => false,
+        };
+        // Before parking: a create answered 503 may have happened, however
+        // long the service asks to wait, and must be read back first.
         if let Some(wait) = wait
             && wait > self.config.retry.max_wait
+            && !ambiguous
         {
             if status == 429 {
                 self.pacer.park(wait);
             }
             return retry::parked(&call.method, call.path(), wait);
         }
-        let ambiguous = match call.kind {
-            CallKind::Write => matches!(status, 500 | 502 | 504),
-            CallKind::Create => matches!(status, 500 | 502 | 503 | 504),
-            CallKind::Read | CallKind::Token => false,
-        };
         if ambiguous {
             let detail = if message.is_empty() {
                 format!("HTTP {status}")

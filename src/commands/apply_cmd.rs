@@ -52,12 +52,20 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<Status> {
     for (what, why) in &report.skipped {
         eprintln!("skipped: {what}: {why}");
     }
+    let not_done = report.not_started.len() + report.skipped.len();
     if report.ok() {
         Ok(Status::Success)
+    } else if let Some(until) = report.parked_until {
+        Err(CommandError::Failed(format!(
+            "SoundCloud asks to wait until {}, longer than this run waits \
+             (policy.retry.max_wait_s); {not_done} action(s) were not done; run `scsync apply` \
+             again after that time",
+            crate::apply::resume_time(until)
+        )))
     } else if report.interrupted {
-        Err(CommandError::Failed(
-            "apply was interrupted; run it again to finish".into(),
-        ))
+        Err(CommandError::Failed(format!(
+            "apply was interrupted; {not_done} action(s) were not done; run it again to finish"
+        )))
     } else {
         Err(CommandError::Failed(format!(
             "{} action(s) failed and {} were skipped; the rest was applied",

@@ -752,3 +752,155 @@ fn a_next_href_to_another_host_plans_nothing_and_changes_nothing() {
     let rule = json!({"method": "GET", "path": "^/me/followings$", "next_href": "foreign_host"});
     incomplete_listing_changes_nothing(rule, "another host");
 }
+
+// ---------------------------------------------------------------------------
+// Rate limits: a reset time is honoured; a wait too long parks the run
+
+/// The service's timestamp form, `yyyy/MM/dd HH:mm:ss +0000`.
+fn service_time(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y/%m/%d %H:%M:%S +0000").to_string()
+}
+
+/// The documented 429 body: the reset time nested in `errors[].meta`.
+fn rate_limit_body(reset: chrono::DateTime<chrono::Utc>) -> Value {
+    json!({"code": 429, "message": "rate_limit_exceeded", "errors": [{"meta": {
+        "rate_limit": {"bucket": "by-user", "max_nr_of_requests": 15000,
+                       "time_window": "PT24H", "name": "plays"},
+        "remaining_requests": 0, "reset_time": service_time(reset)}}]})
+}
+
+#[test]
+fn a_429_with_a_reset_time_is_waited_out_until_that_time() {
+    let world = token_world();
+    world.clear_requests();
+    // Whole seconds, as the service sends them: at least 2 s from now.
+    let now = chrono::Utc::now();
+    let reset = chrono::DateTime::from_timestamp(now.timestamp() + 3, 0).unwrap();
+    world.faults(
+        json!([{"method": "PUT", "path": "^/me/followings/", "status": 429,
+                         "times": 1, "body": rate_limit_body(reset)}]),
+    );
+    world.scsync(["apply", "--yes"]).expect(0);
+    // The retried follow is what ended the run: had it been sent before the
+    // reset time, the run would have ended before it too.
+    let ended = chrono::Utc::now();
+    assert!(
+        ended >= reset,
+        "ended {ended}, before the reset time {reset}"
+    );
+
+    let log = world.requests();
+    let follows: Vec<&Value> = log
+        .iter()
+        .filter(|r| r["method"] == "PUT" && r["path"] == "/me/followings/soundcloud:users:2")
+        .collect();
+    let statuses: Vec<&Value> = follows.iter().map(|r| &r["status"]).collect();
+    assert_eq!(statuses, [429, 201], "one 429, one retry: {log:#?}");
+    assert_eq!(log.iter().filter(|r| r["status"] == 429).count(), 1);
+    assert_eq!(world.writes().len(), 3, "two writes and one retry");
+}
+
+#[test]
+fn a_rate_limit_longer_than_max_wait_parks_the_run_and_says_when_to_resume() {
+    let world = crash_world();
+    world.clear_requests();
+    let reset = chrono::Utc::now() + chrono::Duration::hours(2);
+    // The third write meets a limit that lasts two hours (max_wait_s is 30).
+    world.faults(json!([{"path": WRITE_PATHS, "skip": 2, "status": 429,
+                         "body": rate_limit_body(reset)}]));
+    let out = world.scsync(["apply", "--yes"]).expect(1);
+    let stderr = out.stderr();
+
+    // It says when to come back: the reset time, to the second.
+    let said = stderr
+        .split("wait until ")
+        .nth(1)
+        .and_then(|rest| rest.get(..23))
+        .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S UTC").ok())
+        .unwrap_or_else(|| panic!("no resume time in:\n{stderr}"))
+        .and_utc();
+    let reset_s = reset.timestamp();
+    assert!(
+        (reset_s..=reset_s + 2).contains(&said.timestamp()),
+        "resume at {said}, the service said {reset}:\n{stderr}"
+    );
+    assert!(stderr.contains("again after that time"), "{stderr}");
+    assert!(
+        !stderr.contains("failed:"),
+        "nothing failed, it waits:\n{stderr}"
+    );
+
+    // Nothing was sent after the 429, and everything sent is recorded.
+    let log = world.requests();
+    assert_eq!(log.iter().filter(|r| r["status"] == 429).count(), 1);
+    assert_eq!(world.writes().len(), 3, "{log:#?}");
+    let store = open_store(&world);
+    let run = store.recent_runs(1).unwrap().remove(0);
+    assert!(run.outcome.is_some(), "the run is finished");
+    assert_eq!(run.intents.succeeded, 2, "{:?}", run.intents);
+    assert_eq!(run.intents.open, 0, "{:?}", run.intents);
+    drop(store);
+    assert_eq!(mine(&world.emulator_state(), "playlists").len(), 0);
+
+    Control::new(&world).clear_faults();
+    world.scsync(["apply", "--yes"]).expect(0);
+    assert_converged(&world, "after parking");
+    assert_eq!(world.writes().len(), CRASH_WRITES + 1, "no write twice");
+}
+
+// ---------------------------------------------------------------------------
+// Creates whose fate is not known at once
+
+fn one_track_world() -> World {
+    let world = World::new(base_seed());
+    world
+        .wav("one.wav", 440.0)
+        .manifest("tracks:\n  - key: one\n    file: one.wav\n    title: One\n")
+        .login();
+    world
+}
+
+/// After the first run, a rerun leaves exactly one track, and a third run
+/// has nothing to do.
+fn assert_one_track_after_rerun(world: &World) {
+    Control::new(world).clear_faults();
+    world.scsync(["apply", "--yes"]).expect(0);
+    let state = world.emulator_state();
+    assert_eq!(mine(&state, "tracks").len(), 1, "{state:#}");
+    world.clear_requests();
+    world.scsync(["apply", "--yes"]).expect(0);
+    assert_eq!(world.writes(), Vec::<Value>::new());
+}
+
+#[test]
+fn an_upload_that_cannot_be_read_back_stays_open_and_the_next_run_adopts_it() {
+    let world = one_track_world();
+    // The upload happens but answers 504; reading the account back then
+    // fails (the plan's own read of /me/tracks is let through).
+    world.faults(json!([
+        {"method": "POST", "path": "^/tracks$", "status": 504, "times": 1, "commit": true},
+        {"method": "GET", "path": "^/me/tracks$", "skip": 1, "status": 503}
+    ]));
+    let out = world.scsync(["apply", "--yes"]).expect(1);
+    assert!(
+        out.stderr()
+            .contains("the next run checks the account again"),
+        "{}",
+        out.stderr()
+    );
+    let store = open_store(&world);
+    assert_eq!(store.open_intents().unwrap().len(), 1, "left for recovery");
+    drop(store);
+    assert_one_track_after_rerun(&world);
+}
+
+#[test]
+fn an_upload_answered_503_with_a_long_retry_after_is_read_back_not_parked() {
+    let world = one_track_world();
+    world.faults(
+        json!([{"method": "POST", "path": "^/tracks$", "status": 503, "times": 1,
+                         "retry_after": 7200, "commit": true}]),
+    );
+    world.scsync(["apply", "--yes"]).expect(0);
+    assert_one_track_after_rerun(&world);
+}
