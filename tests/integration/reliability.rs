@@ -904,3 +904,104 @@ fn an_upload_answered_503_with_a_long_retry_after_is_read_back_not_parked() {
     world.scsync(["apply", "--yes"]).expect(0);
     assert_one_track_after_rerun(&world);
 }
+
+// ---------------------------------------------------------------------------
+// Measurement: a 200-write apply under injected 10% 429s
+
+const LIKES: u64 = 200;
+
+fn likes_world() -> World {
+    let mut seed = base_seed();
+    let tracks: Vec<Value> = (0..LIKES)
+        .map(|i| {
+            json!({"id": 1000 + i, "user_id": 2, "title": format!("Bob {i}"),
+                        "permalink": format!("bob-{i}"), "access": "playable",
+                        "sharing": "public"})
+        })
+        .collect();
+    seed["tracks"] = json!(tracks);
+    seed["playlists"] = json!([]);
+    let world = World::new(seed);
+    let mut manifest = String::from("likes:\n  tracks:\n");
+    for i in 0..LIKES {
+        manifest += &format!("    - soundcloud:tracks:{}\n", 1000 + i);
+    }
+    world.manifest(&manifest).login();
+    world.clear_requests();
+    world
+}
+
+/// Every tenth write request (retries included) answered 429: one rule per
+/// failure, each letting through the requests before its turn (a rule does
+/// not see the requests an earlier rule answered).
+fn every_tenth_write_limited(extra: Value) -> Value {
+    let rules: Vec<Value> = (0..40u64)
+        .map(|k| {
+            let mut rule = json!({"method": "POST", "path": "^/likes/tracks/", "status": 429,
+                                  "skip": 10 * (k + 1) - 1 - k, "times": 1,
+                                  "body": {"error": "Rate Limit Exceeded"}});
+            if let (Value::Object(rule), Value::Object(extra)) = (&mut rule, &extra) {
+                rule.extend(extra.clone());
+            }
+            rule
+        })
+        .collect();
+    Value::Array(rules)
+}
+
+struct Measured {
+    requests: usize,
+    writes: usize,
+    limited: usize,
+    elapsed: Duration,
+}
+
+fn measure_likes(rules: Option<Value>) -> Measured {
+    let world = likes_world();
+    if let Some(rules) = rules {
+        world.faults(rules);
+    }
+    let started = Instant::now();
+    world.scsync(["apply", "--yes"]).expect(0);
+    let elapsed = started.elapsed();
+    let liked = ids(&world.emulator_state()["likes"]["1"]["tracks"]);
+    assert_eq!(liked.len(), LIKES as usize, "every like applied");
+    let log = world.requests();
+    Measured {
+        requests: log.len(),
+        writes: world.writes().len(),
+        limited: log.iter().filter(|r| r["status"] == 429).count(),
+        elapsed,
+    }
+}
+
+/// Prints the numbers for the issue: `cargo test --test integration
+/// reliability::measure -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check: run it by name to print the numbers"]
+fn measure_a_200_write_apply_under_10_percent_429s() {
+    let clean = measure_likes(None);
+    assert_eq!(clean.writes, LIKES as usize);
+    let report = |name: &str, m: &Measured| {
+        eprintln!(
+            "{name}: {} requests in all (fault-free minimum {}), {} writes sent for {LIKES} likes \
+             ({} answered 429, {:.1}% of writes), {:.2?}",
+            m.requests,
+            clean.requests,
+            m.writes,
+            m.limited,
+            100.0 * m.limited as f64 / m.writes as f64,
+            m.elapsed,
+        );
+    };
+    report("no faults", &clean);
+    let backoff = measure_likes(Some(every_tenth_write_limited(json!({}))));
+    report("10% 429, no reset information (backoff)", &backoff);
+    let told = measure_likes(Some(every_tenth_write_limited(json!({"retry_after": 1}))));
+    report("10% 429 with Retry-After: 1", &told);
+    for m in [&backoff, &told] {
+        // Each 429 costs exactly one more request: no retry storm.
+        assert_eq!(m.writes, LIKES as usize + m.limited);
+        assert_eq!(m.requests, clean.requests + m.limited);
+    }
+}
