@@ -489,9 +489,19 @@ impl LaneContext<'_> {
                 ..
             } => {
                 let created = api.upload_track(file, artwork.as_deref(), fields).await?;
-                if let Some(old) = replaces {
-                    // The new track exists; only now may the old one go.
-                    api.delete_track(*old).await.or_else(ignore_not_found)?;
+                // The new track exists; only now may the old one go. If it
+                // cannot, the new one is still recorded (else the next run
+                // would upload it again) and the old one is reported.
+                if let Some(old) = replaces
+                    && let Err(error) = api.delete_track(*old).await.or_else(ignore_not_found)
+                {
+                    let problem = format!(
+                        "uploaded the new audio as {}, but the track it replaces, {old}, \
+                         could not be deleted ({error}); delete it on SoundCloud by hand",
+                        created.urn
+                    );
+                    tracing::error!(action = %label(action), "{problem}");
+                    self.with_report(|r| r.failed.push((label(action), problem)));
                 }
                 Ok(Some(created.urn))
             }

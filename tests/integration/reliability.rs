@@ -1005,3 +1005,41 @@ fn measure_a_200_write_apply_under_10_percent_429s() {
         assert_eq!(m.requests, clean.requests + m.limited);
     }
 }
+
+#[test]
+fn a_replacement_upload_whose_old_track_cannot_be_deleted_is_kept_not_uploaded_again() {
+    let world = World::new(base_seed());
+    let manifest = "policy:\n  on_audio_change: replace\ntracks:\n  - key: one\n    file: one.wav\n    title: One\n";
+    world.wav("one.wav", 440.0).manifest(manifest).login();
+    world.scsync(["apply", "--yes"]).expect(0);
+    let old = mine(&world.emulator_state(), "tracks")[0]["id"]
+        .as_u64()
+        .unwrap();
+
+    // New audio: upload the new track, then delete the old one, which fails.
+    world.wav("one.wav", 660.0);
+    world.faults(json!([{"method": "DELETE", "path": "^/tracks/", "status": 403}]));
+    let out = world.scsync(["apply", "--yes"]).expect(1);
+    let stderr = out.stderr();
+    assert!(
+        stderr.contains(&format!("soundcloud:tracks:{old}")),
+        "{stderr}"
+    );
+    let tracks: Vec<u64> = mine(&world.emulator_state(), "tracks")
+        .iter()
+        .map(|t| t["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(tracks.len(), 2, "the old one stays, the new one exists");
+
+    // The new track is the managed one: no third upload.
+    Control::new(&world).clear_faults();
+    world.clear_requests();
+    world.scsync(["apply", "--yes"]).expect(0);
+    let uploads = world
+        .writes()
+        .iter()
+        .filter(|r| r["method"] == "POST" && r["path"] == "/tracks")
+        .count();
+    assert_eq!(uploads, 0, "uploaded again");
+    assert_eq!(mine(&world.emulator_state(), "tracks").len(), 2);
+}
