@@ -43,13 +43,23 @@ impl StopCheck for NeverStop {
 pub struct ApplyReport {
     pub succeeded: Vec<String>,
     pub failed: Vec<(String, String)>,
+    /// Not run because something they need failed or was not done.
     pub skipped: Vec<(String, String)>,
+    /// Not started because the run stopped (a signal, or `parked_until`).
+    pub not_started: Vec<String>,
     pub interrupted: bool,
+    /// SoundCloud's rate limit asked for a longer wait than this run
+    /// accepts: nothing more was sent; run again after this time.
+    pub parked_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl ApplyReport {
     pub fn ok(&self) -> bool {
-        self.failed.is_empty() && self.skipped.is_empty() && !self.interrupted
+        self.failed.is_empty()
+            && self.skipped.is_empty()
+            && self.not_started.is_empty()
+            && !self.interrupted
+            && self.parked_until.is_none()
     }
 
     /// One line: `3 done, 1 failed, 2 skipped`.
@@ -60,11 +70,22 @@ impl ApplyReport {
             self.failed.len(),
             self.skipped.len()
         );
+        if !self.not_started.is_empty() {
+            line.push_str(&format!(", {} not started", self.not_started.len()));
+        }
         if self.interrupted {
             line.push_str(" (interrupted)");
         }
+        if let Some(until) = self.parked_until {
+            line.push_str(&format!(" (rate limited until {})", resume_time(until)));
+        }
         line
     }
+}
+
+/// A resume time as users read it: whole seconds, UTC.
+pub fn resume_time(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// Everything apply needs besides the plan.
@@ -80,6 +101,14 @@ pub struct Applier<'a> {
 enum Outcome {
     Done(Option<Urn>),
     Failed(String),
+    /// The write may have happened and reading the account back could not
+    /// tell: its intent stays open, for the next run's recovery to settle.
+    Unknown(String),
+    /// Not sent: the rate limit asks for a wait longer than the run accepts.
+    Parked {
+        until: chrono::DateTime<chrono::Utc>,
+        error: String,
+    },
     Skipped(String),
 }
 
@@ -157,22 +186,26 @@ impl LaneContext<'_> {
     async fn run_lane(&self, actions: Vec<&Action>) -> Result<(), StateError> {
         for action in actions {
             let label = label(action);
-            if self.applier.stop.should_stop() {
-                self.with_report(|r| {
-                    r.interrupted = true;
-                    r.skipped.push((label.clone(), "interrupted".into()));
-                });
-                self.note_broken(action, "interrupted");
+            if self.halted() {
+                self.not_started(action, label);
                 continue;
             }
             let outcome = match self.dependencies_ready(action) {
                 Err(reason) => Outcome::Skipped(reason),
                 Ok(tracks) => {
+                    let permit = self.permits.acquire().await;
+                    // A stop asked for (or a rate limit met) while this lane
+                    // waited for its turn: only requests in flight finish.
+                    if self.halted() {
+                        drop(permit);
+                        self.not_started(action, label);
+                        continue;
+                    }
+                    // Recorded with the permit held, so that the journal's
+                    // open intents are the requests actually in flight.
                     let intent = self.record_intent(action)?;
-                    let outcome = {
-                        let _permit = self.permits.acquire().await;
-                        self.perform(action, &tracks).await
-                    };
+                    let outcome = self.perform(action, &tracks).await;
+                    drop(permit);
                     self.record(action, intent, &outcome)?;
                     outcome
                 }
@@ -190,6 +223,20 @@ impl LaneContext<'_> {
                     self.note_broken(action, "failed");
                     self.with_report(|r| r.failed.push((label, error)));
                 }
+                Outcome::Unknown(error) => {
+                    tracing::error!(action = %label, %error, "outcome unknown");
+                    self.note_broken(action, "may not have happened");
+                    let error = format!("{error}; the next run checks the account again");
+                    self.with_report(|r| r.failed.push((label, error)));
+                }
+                Outcome::Parked { until, error } => {
+                    tracing::warn!(action = %label, %error, "rate limited: stopping");
+                    self.note_broken(action, "was not done");
+                    self.with_report(|r| {
+                        r.parked_until = r.parked_until.max(Some(until));
+                        r.not_started.push(label);
+                    });
+                }
                 Outcome::Skipped(reason) => {
                     tracing::warn!(action = %label, %reason, "skipped");
                     self.note_broken(action, "was skipped");
@@ -198,6 +245,22 @@ impl LaneContext<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Whether no more requests may start: the run was asked to stop, or a
+    /// rate limit asked for a longer wait than the run accepts.
+    fn halted(&self) -> bool {
+        if self.applier.stop.should_stop() {
+            self.with_report(|r| r.interrupted = true);
+            return true;
+        }
+        self.with_report(|r| r.parked_until.is_some())
+    }
+
+    /// An action not started because the run stopped.
+    fn not_started(&self, action: &Action, label: String) {
+        self.with_report(|r| r.not_started.push(label));
+        self.note_broken(action, "was not done");
     }
 
     fn with_report<T>(&self, f: impl FnOnce(&mut ApplyReport) -> T) -> T {
@@ -283,6 +346,14 @@ impl LaneContext<'_> {
                 },
                 Vec::new(),
             ),
+            // Left open: the next run's recovery reads the account.
+            Outcome::Unknown(_) => return Ok(()),
+            Outcome::Parked { error, .. } => (
+                IntentOutcome::Skipped {
+                    reason: format!("not sent: {error}"),
+                },
+                Vec::new(),
+            ),
             Outcome::Skipped(reason) => (
                 IntentOutcome::Skipped {
                     reason: reason.clone(),
@@ -303,7 +374,13 @@ impl LaneContext<'_> {
                 tracing::warn!(action = %label(action), %error, "the write may have happened; reading back");
                 self.settle_ambiguous(action, tracks, sent_at, error).await
             }
-            Err(error) => Outcome::Failed(error.to_string()),
+            Err(error) => match error.resume_at() {
+                Some(until) => Outcome::Parked {
+                    until,
+                    error: error.to_string(),
+                },
+                None => Outcome::Failed(error.to_string()),
+            },
         }
     }
 
@@ -323,12 +400,13 @@ impl LaneContext<'_> {
             Ok(ReadBack::Happened(urn)) => Outcome::Done(urn),
             Ok(ReadBack::DidNotHappen) => match self.send(action, tracks).await {
                 Ok(urn) => Outcome::Done(urn),
+                Err(again) if again.is_ambiguous_write() => {
+                    Outcome::Unknown(format!("{again} (after an earlier {error})"))
+                }
                 Err(again) => Outcome::Failed(format!("{again} (after an earlier {error})")),
             },
             Ok(ReadBack::Ambiguous(why)) => Outcome::Failed(format!("{error}; {why}")),
-            Err(read) => Outcome::Failed(format!(
-                "{error}; reading it back failed too ({read}); the next run re-checks"
-            )),
+            Err(read) => Outcome::Unknown(format!("{error}; reading it back failed too ({read})")),
         }
     }
 
@@ -411,9 +489,19 @@ impl LaneContext<'_> {
                 ..
             } => {
                 let created = api.upload_track(file, artwork.as_deref(), fields).await?;
-                if let Some(old) = replaces {
-                    // The new track exists; only now may the old one go.
-                    api.delete_track(*old).await.or_else(ignore_not_found)?;
+                // The new track exists; only now may the old one go. If it
+                // cannot, the new one is still recorded (else the next run
+                // would upload it again) and the old one is reported.
+                if let Some(old) = replaces
+                    && let Err(error) = api.delete_track(*old).await.or_else(ignore_not_found)
+                {
+                    let problem = format!(
+                        "uploaded the new audio as {}, but the track it replaces, {old}, \
+                         could not be deleted ({error}); delete it on SoundCloud by hand",
+                        created.urn
+                    );
+                    tracing::error!(action = %label(action), "{problem}");
+                    self.with_report(|r| r.failed.push((label(action), problem)));
                 }
                 Ok(Some(created.urn))
             }

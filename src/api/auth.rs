@@ -3,9 +3,10 @@
 //!
 //! Refresh tokens are single use. A refreshed pair is saved through the
 //! [`TokenStore`] before the new access token is used, so a crash cannot
-//! lose the session; refreshes are serialised in-process, and a refused
-//! refresh (`invalid_grant`) re-reads the store first, since another process
-//! may have refreshed with the same token a moment earlier.
+//! lose the session; refreshes are serialised in-process and, through
+//! [`TokenStore::lock_for_refresh`], across the processes sharing the store;
+//! a refused refresh (`invalid_grant`) re-reads the store first, since a
+//! client that took no lock may have refreshed with the same token.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -48,6 +49,43 @@ impl TokenSet {
 pub trait TokenStore: Send + Sync {
     fn load(&self) -> Result<Option<TokenSet>, StoreError>;
     fn save(&self, tokens: &TokenSet) -> Result<(), StoreError>;
+
+    /// Keeps every other process sharing this store from refreshing until
+    /// the guard is dropped, so that two processes never spend the same
+    /// single-use refresh token. Held from re-reading the stored tokens until
+    /// the new pair is saved. It may block while another process refreshes
+    /// (it is called on a blocking thread). A store no other process can
+    /// see has nothing to exclude.
+    fn lock_for_refresh(&self) -> Result<RefreshGuard, StoreError> {
+        Ok(RefreshGuard::none())
+    }
+}
+
+/// Proof that [`TokenStore::lock_for_refresh`] excluded other processes;
+/// dropping it lets them refresh again.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct RefreshGuard(Option<Box<dyn Send>>);
+
+impl RefreshGuard {
+    /// A guard that releases `held` (a lock) when dropped.
+    pub fn new(held: impl Send + 'static) -> RefreshGuard {
+        RefreshGuard(Some(Box::new(held)))
+    }
+
+    /// Nothing to release.
+    pub fn none() -> RefreshGuard {
+        RefreshGuard(None)
+    }
+}
+
+impl std::fmt::Debug for RefreshGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "RefreshGuard(held)"
+        } else {
+            "RefreshGuard(none)"
+        })
+    }
 }
 
 /// A store in memory, for tests and the demo.
@@ -199,6 +237,7 @@ impl Session {
         stale: Option<Secret>,
     ) -> Result<Secret, ApiError> {
         let _one_at_a_time = self.renewing.lock().await;
+        let _no_other_process = self.lock_across_processes().await?;
         let stored = self.load()?;
         // Another task or process may have renewed while we waited.
         if let Some(tokens) = &stored
@@ -212,6 +251,19 @@ impl Session {
             Grant::User => self.refresh_user(transport, stored).await,
             Grant::ClientCredentials => self.renew_app(transport, stored).await,
         }
+    }
+
+    /// Takes the store's cross-process refresh lock on a blocking thread.
+    async fn lock_across_processes(&self) -> Result<RefreshGuard, ApiError> {
+        let store = self.store.clone();
+        let failed = |source: StoreError| ApiError::TokenStore {
+            action: "lock",
+            source,
+        };
+        tokio::task::spawn_blocking(move || store.lock_for_refresh())
+            .await
+            .map_err(|join| failed(Box::new(join)))?
+            .map_err(failed)
     }
 
     async fn refresh_user(

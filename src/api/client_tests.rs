@@ -204,6 +204,18 @@ async fn a_503_on_a_later_page_is_retried_and_a_persistent_one_fails_the_listing
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(503));
+    assert!(
+        matches!(
+            err,
+            ApiError::ListingFailed {
+                page: 2,
+                read: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("incomplete"), "{err}");
     // One first page, then the first attempt and six retries of page two.
     assert_eq!(failing.requests().len(), 1 + 7);
 }

@@ -124,6 +124,20 @@ pub enum ApiError {
     #[error("the listing of {path} is incomplete, so nothing is planned from it: {reason}")]
     Incomplete { path: String, reason: Incomplete },
 
+    /// A page after the first failed (after its retries): the listing is
+    /// abandoned whole rather than returned in part.
+    #[error(
+        "the listing of {path} is incomplete, so nothing is planned from it: \
+         page {page} failed after {read} items were read"
+    )]
+    ListingFailed {
+        path: String,
+        page: usize,
+        read: usize,
+        #[source]
+        source: Box<ApiError>,
+    },
+
     /// A 2xx body that does not have the expected shape.
     #[error("{method} {path}: unexpected response from the service: {detail}")]
     Decode {
@@ -219,6 +233,7 @@ impl ApiError {
             ApiError::Status { status, .. } => Some(*status),
             ApiError::AmbiguousWrite { status, .. } => *status,
             ApiError::ResolveNotFound { .. } => Some(404),
+            ApiError::ListingFailed { source, .. } => source.status(),
             _ => None,
         }
     }
@@ -237,18 +252,22 @@ impl ApiError {
     pub fn resume_at(&self) -> Option<DateTime<Utc>> {
         match self {
             ApiError::Parked { resume_at, .. } => Some(*resume_at),
+            ApiError::ListingFailed { source, .. } => source.resume_at(),
             _ => None,
         }
     }
 
     /// The user must log in again.
     pub fn needs_login(&self) -> bool {
-        matches!(
-            self,
-            ApiError::NotLoggedIn
-                | ApiError::LoginExpired { .. }
-                | ApiError::Status { status: 401, .. }
-        )
+        match self {
+            ApiError::ListingFailed { source, .. } => source.needs_login(),
+            other => matches!(
+                other,
+                ApiError::NotLoggedIn
+                    | ApiError::LoginExpired { .. }
+                    | ApiError::Status { status: 401, .. }
+            ),
+        }
     }
 
     /// Whether the one retry policy may try this again after a wait. Writes

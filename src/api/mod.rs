@@ -29,7 +29,9 @@ use url::Url;
 use crate::model::{Fields, RemotePlaylist, RemoteTrack, RemoteUser, Urn, UrnKind};
 use crate::secret::Secret;
 
-pub use auth::{LoginOptions, MemoryTokenStore, PendingLogin, TokenSet, TokenStore, login};
+pub use auth::{
+    LoginOptions, MemoryTokenStore, PendingLogin, RefreshGuard, TokenSet, TokenStore, login,
+};
 pub use error::{ApiError, Incomplete, StoreError, TransportKind, service_message};
 pub use retry::RetryPolicy;
 
@@ -491,19 +493,22 @@ impl Transport {
                 retry::server_wait(retry_after, &reply.body, SystemTime::now())
             })
             .flatten();
+        let ambiguous = match call.kind {
+            CallKind::Write => matches!(status, 500 | 502 | 504),
+            CallKind::Create => matches!(status, 500 | 502 | 503 | 504),
+            CallKind::Read | CallKind::Token => false,
+        };
+        // Before parking: a create answered 503 may have happened, however
+        // long the service asks to wait, and must be read back first.
         if let Some(wait) = wait
             && wait > self.config.retry.max_wait
+            && !ambiguous
         {
             if status == 429 {
                 self.pacer.park(wait);
             }
             return retry::parked(&call.method, call.path(), wait);
         }
-        let ambiguous = match call.kind {
-            CallKind::Write => matches!(status, 500 | 502 | 504),
-            CallKind::Create => matches!(status, 500 | 502 | 503 | 504),
-            CallKind::Read | CallKind::Token => false,
-        };
         if ambiguous {
             let detail = if message.is_empty() {
                 format!("HTTP {status}")

@@ -59,7 +59,19 @@ pub(crate) async fn read_all<T>(
             accept_redirect: false,
             timeout: Some(transport.config.request_timeout),
         };
-        let reply = transport.execute(&call, Some(&reader.session)).await?;
+        let reply = match transport.execute(&call, Some(&reader.session)).await {
+            Ok(reply) => reply,
+            // Say that the listing broke part-way, not just that a GET failed.
+            Err(source) if pages > 1 => {
+                return Err(ApiError::ListingFailed {
+                    path: listing,
+                    page: pages,
+                    read: items.len(),
+                    source: Box::new(source),
+                });
+            }
+            Err(e) => return Err(e),
+        };
         let page =
             WirePage::parse(&reply.body).map_err(|detail| page_error(&call, pages, detail))?;
         let served = page.items.len();

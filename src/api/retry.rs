@@ -173,6 +173,8 @@ pub(crate) fn parked(method: &Method, path: &str, wait: Duration) -> ApiError {
     let resume_at = chrono::Duration::from_std(wait)
         .ok()
         .and_then(|d| now.checked_add_signed(d))
+        // Whole seconds, rounded up: what users read and schedules use.
+        .and_then(|at| DateTime::from_timestamp(at.timestamp() + 1, 0))
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
     ApiError::Parked {
         method: method.clone(),

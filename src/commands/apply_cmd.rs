@@ -49,12 +49,20 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<Status> {
     for (what, why) in &report.skipped {
         eprintln!("skipped: {what}: {why}");
     }
+    let not_done = report.not_started.len() + report.skipped.len();
     if report.ok() {
         Ok(Status::Success)
+    } else if let Some(until) = report.parked_until {
+        Err(CommandError::Failed(format!(
+            "SoundCloud asks to wait until {}, longer than this run waits \
+             (policy.retry.max_wait_s); {not_done} action(s) were not done; run `scsync apply` \
+             again after that time",
+            crate::apply::resume_time(until)
+        )))
     } else if report.interrupted {
-        Err(CommandError::Failed(
-            "apply was interrupted; run it again to finish".into(),
-        ))
+        Err(CommandError::Failed(format!(
+            "apply was interrupted; {not_done} action(s) were not done; run it again to finish"
+        )))
     } else {
         Err(CommandError::Failed(format!(
             "{} action(s) failed and {} were skipped; the rest was applied",
@@ -169,8 +177,9 @@ fn confirm() -> Result<()> {
     }
 }
 
-/// Set by SIGINT or SIGTERM: the request in flight finishes and is
-/// recorded, the rest are skipped.
+/// Set by SIGINT or SIGTERM: the requests in flight finish and are
+/// recorded, the rest are skipped. A second signal quits at once (an upload
+/// can take long); the journal lets the next run settle what was in flight.
 pub struct StopOnSignal(AtomicBool);
 
 impl StopOnSignal {
@@ -189,9 +198,23 @@ impl StopOnSignal {
                 _ = int.recv() => {}
                 _ = term.recv() => {}
             }
-            tracing::warn!("stopping after the request in flight");
-            if let Some(flag) = weak.upgrade() {
-                flag.0.store(true, Ordering::SeqCst);
+            let Some(flag) = weak.upgrade() else {
+                return;
+            };
+            flag.0.store(true, Ordering::SeqCst);
+            drop(flag);
+            tracing::warn!(
+                "stopping after the requests in flight; send the signal again to quit at once"
+            );
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            if weak.strong_count() > 0 {
+                eprintln!(
+                    "error: quit at once; the next run settles the requests that were in flight"
+                );
+                std::process::exit(1);
             }
         });
         flag

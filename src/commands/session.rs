@@ -6,7 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::api::{ApiConfig, ApiReader, ApiWriter, RetryPolicy, StoreError, TokenSet, TokenStore};
+use crate::api::{
+    ApiConfig, ApiReader, ApiWriter, RefreshGuard, RetryPolicy, StoreError, TokenSet, TokenStore,
+};
 use crate::cli::GlobalArgs;
 use crate::manifest::{self, Credentials, Manifest};
 use crate::model::{Policy, Reference, RemoteState};
@@ -133,8 +135,13 @@ pub fn with_policy(mut config: ApiConfig, policy: &Policy) -> ApiConfig {
 }
 
 /// The user's tokens, kept in the state database. `save` commits before it
-/// returns, so a rotated refresh token is never lost.
+/// returns, so a rotated refresh token is never lost; refreshes are
+/// serialised across processes by the lock file beside the database.
 pub struct StoredTokens(pub Arc<Store>);
+
+/// How long a refresh waits for another process's refresh (one token
+/// request, normally well under a second) before giving up.
+const REFRESH_LOCK_WAIT: Duration = Duration::from_secs(60);
 
 impl TokenStore for StoredTokens {
     fn load(&self) -> std::result::Result<Option<TokenSet>, StoreError> {
@@ -155,6 +162,19 @@ impl TokenStore for StoredTokens {
             scope: tokens.scope.clone(),
         })?;
         Ok(())
+    }
+
+    fn lock_for_refresh(&self) -> std::result::Result<RefreshGuard, StoreError> {
+        let path = self.0.path();
+        let lock = match state::refresh_lock(path, Duration::ZERO) {
+            Ok(lock) => lock,
+            Err(state::LockError::RefreshBusy { .. }) => {
+                tracing::info!("waiting for another scsync process to finish refreshing the login");
+                state::refresh_lock(path, REFRESH_LOCK_WAIT)?
+            }
+            Err(other) => return Err(other.into()),
+        };
+        Ok(RefreshGuard::new(lock))
     }
 }
 

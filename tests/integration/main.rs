@@ -9,4 +9,5 @@ mod bench;
 mod cli;
 mod daemon;
 mod faults;
+mod reliability;
 mod sync;
