@@ -8,7 +8,7 @@
 //! One failed action does not stop independent ones; the ones that depend on
 //! it are skipped; all are reported.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use futures_util::future::join_all;
@@ -17,11 +17,13 @@ use tokio::sync::Semaphore;
 
 use crate::api::{ApiError, ApiWriter};
 use crate::audio::hex;
-use crate::model::{FieldValue, Fields, ManagedItem, ManagedKind, Urn};
+use crate::model::{FieldValue, ManagedItem, ManagedKind, Urn};
 use crate::plan::{Action, ActionKind, Op, Plan, Request, TrackRef};
-use crate::state::{
-    IntentId, IntentOutcome, IntentRecord, ManagedChange, NewIntent, RunId, StateError, Store,
-};
+use crate::state::{IntentId, IntentOutcome, ManagedChange, NewIntent, RunId, StateError, Store};
+
+mod verify;
+
+pub use verify::{RecoverError, recover};
 
 /// Lets a caller (SIGINT/SIGTERM, the daemon) stop an apply between requests:
 /// the request in flight finishes and is recorded, the rest are skipped.
@@ -384,96 +386,6 @@ impl LaneContext<'_> {
         }
     }
 
-    /// After a write that may or may not have happened (a 5xx, a timeout, a
-    /// dropped connection), read the account before deciding: a create that
-    /// happened is adopted, an update that holds is done, and only a write
-    /// that verifiably did not happen is sent again, once. A POST is never
-    /// repeated blindly.
-    async fn settle_ambiguous(
-        &self,
-        action: &Action,
-        tracks: &[Urn],
-        sent_at: chrono::DateTime<chrono::Utc>,
-        error: ApiError,
-    ) -> Outcome {
-        match self.read_back(action, tracks, sent_at).await {
-            Ok(ReadBack::Happened(urn)) => Outcome::Done(urn),
-            Ok(ReadBack::DidNotHappen) => match self.send(action, tracks).await {
-                Ok(urn) => Outcome::Done(urn),
-                Err(again) if again.is_ambiguous_write() => {
-                    Outcome::Unknown(format!("{again} (after an earlier {error})"))
-                }
-                Err(again) => Outcome::Failed(format!("{again} (after an earlier {error})")),
-            },
-            Ok(ReadBack::Ambiguous(why)) => Outcome::Failed(format!("{error}; {why}")),
-            Err(read) => Outcome::Unknown(format!("{error}; reading it back failed too ({read})")),
-        }
-    }
-
-    async fn read_back(
-        &self,
-        action: &Action,
-        tracks: &[Urn],
-        sent_at: chrono::DateTime<chrono::Utc>,
-    ) -> Result<ReadBack, ApiError> {
-        let api = self.applier.api;
-        let managed = || -> HashSet<Urn> {
-            self.applier
-                .store
-                .local_state()
-                .map(|l| l.managed.iter().map(|m| m.urn).collect())
-                .unwrap_or_default()
-        };
-        Ok(match &action.request {
-            Request::UploadTrack { fields, .. } => {
-                let hints = CreateHints::from_fields(fields, sent_at);
-                let managed = managed();
-                let found: Vec<Urn> = api
-                    .my_tracks()
-                    .await?
-                    .into_iter()
-                    .filter(|t| !managed.contains(&t.urn))
-                    .filter(|t| hints.matches(&t.fields, t.created_at.as_deref()))
-                    .map(|t| t.urn)
-                    .collect();
-                ReadBack::from_candidates(&found)
-            }
-            Request::CreatePlaylist { fields, .. } => {
-                let hints = CreateHints::from_fields(fields, sent_at);
-                let managed = managed();
-                let found: Vec<Urn> = api
-                    .my_playlists()
-                    .await?
-                    .into_iter()
-                    .filter(|p| !managed.contains(&p.urn))
-                    .filter(|p| hints.matches(&p.fields, p.created_at.as_deref()))
-                    .map(|p| p.urn)
-                    .collect();
-                ReadBack::from_candidates(&found)
-            }
-            Request::UpdatePlaylist { fields, .. } => {
-                let urn = action.urn.ok_or_else(|| no_urn(action))?;
-                let now = api.playlist(urn).await?;
-                if now.tracks == tracks && crate::plan::diff::fields_match(fields, &now.fields) {
-                    ReadBack::Happened(Some(urn))
-                } else {
-                    ReadBack::DidNotHappen
-                }
-            }
-            Request::UpdateTrack { fields, .. } => {
-                let urn = action.urn.ok_or_else(|| no_urn(action))?;
-                let now = api.track(urn).await?;
-                if crate::plan::diff::fields_match(fields, &now.fields) {
-                    ReadBack::Happened(Some(urn))
-                } else {
-                    ReadBack::DidNotHappen
-                }
-            }
-            // Deletes, follows and likes are idempotent: sending again is safe.
-            _ => ReadBack::DidNotHappen,
-        })
-    }
-
     /// The request(s) for one action. Returns the URN the action created or
     /// touched.
     async fn send(&self, action: &Action, tracks: &[Urn]) -> Result<Option<Urn>, ApiError> {
@@ -601,79 +513,6 @@ fn no_urn(action: &Action) -> ApiError {
     }
 }
 
-/// What reading the account back said about a write of unknown fate.
-enum ReadBack {
-    Happened(Option<Urn>),
-    DidNotHappen,
-    Ambiguous(String),
-}
-
-impl ReadBack {
-    fn from_candidates(found: &[Urn]) -> ReadBack {
-        match found {
-            [] => ReadBack::DidNotHappen,
-            [urn] => ReadBack::Happened(Some(*urn)),
-            many => ReadBack::Ambiguous(format!(
-                "several objects on the account could be it ({}); not guessing which — adopt the right one in the manifest",
-                many.iter()
-                    .map(Urn::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-        }
-    }
-}
-
-/// How a create is recognised on the account when its answer was lost:
-/// same title, same permalink when one was set, created no earlier than the
-/// request (machine tags are not used: the service drops them).
-struct CreateHints {
-    title: Option<String>,
-    permalink: Option<String>,
-    sent_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl CreateHints {
-    fn from_fields(fields: &Fields, sent_at: chrono::DateTime<chrono::Utc>) -> CreateHints {
-        CreateHints {
-            title: text_field(fields, "title").map(str::to_owned),
-            permalink: text_field(fields, "permalink").map(str::to_owned),
-            sent_at,
-        }
-    }
-
-    fn from_intent(intent: &IntentRecord) -> CreateHints {
-        CreateHints {
-            title: intent.title_hint.clone(),
-            permalink: intent.permalink_hint.clone(),
-            sent_at: intent.created_at,
-        }
-    }
-
-    fn matches(&self, fields: &Fields, created_at: Option<&str>) -> bool {
-        let title_ok = self
-            .title
-            .as_deref()
-            .is_some_and(|t| text_field(fields, "title") == Some(t.trim()));
-        let permalink_ok = self
-            .permalink
-            .as_deref()
-            .is_none_or(|p| text_field(fields, "permalink").is_none_or(|have| have == p));
-        // The service's timestamps have whole seconds; allow for clock skew too.
-        let time_ok = created_at
-            .and_then(parse_service_time)
-            .is_none_or(|created| created + chrono::Duration::minutes(5) >= self.sent_at);
-        title_ok && permalink_ok && time_ok
-    }
-}
-
-fn text_field<'a>(fields: &'a Fields, name: &str) -> Option<&'a str> {
-    match fields.get(name) {
-        Some(FieldValue::Text(t)) => Some(t.trim()),
-        _ => None,
-    }
-}
-
 /// A delete of something already gone has reached its goal.
 fn ignore_not_found(error: ApiError) -> Result<(), ApiError> {
     if error.is_not_found() {
@@ -709,144 +548,4 @@ pub fn label(action: &Action) -> String {
         ActionKind::PlaylistLike => "playlist like",
     };
     format!("{kind} {}", action.key)
-}
-
-/// Settles the intents a dead run left open, before anything is planned.
-///
-/// An upload or playlist creation that was sent but never recorded may have
-/// happened: look for it on the account (same title, and permalink when one
-/// was set, created no earlier than the intent) and adopt it, so the next
-/// plan does not upload or create it twice. An ambiguous match is reported,
-/// not guessed. Every other write is idempotent, and the next plan re-checks
-/// it against the account.
-pub async fn recover(api: &crate::api::ApiReader, store: &Store) -> Result<(), RecoverError> {
-    let open = store.open_intents()?;
-    if !open.is_empty() {
-        tracing::warn!(
-            count = open.len(),
-            "settling writes left open by an interrupted run"
-        );
-        let remote = crate::remote::pull(api).await?;
-        let local = store.local_state()?;
-        let mut managed: HashSet<Urn> = local.managed.iter().map(|m| m.urn).collect();
-        for intent in open {
-            let hints = CreateHints::from_intent(&intent);
-            let action: Option<Action> = serde_json::from_str(&intent.action_json).ok();
-            let (outcome, changes) = match action.as_ref().map(|a| &a.request) {
-                Some(Request::UploadTrack { sha256, .. }) => {
-                    let candidates: Vec<Urn> = remote
-                        .tracks
-                        .iter()
-                        .filter(|t| !managed.contains(&t.urn))
-                        .filter(|t| hints.matches(&t.fields, t.created_at.as_deref()))
-                        .map(|t| t.urn)
-                        .collect();
-                    settle_create(
-                        &intent,
-                        ManagedKind::Track,
-                        Some(sha256.clone()),
-                        &candidates,
-                    )
-                }
-                Some(Request::CreatePlaylist { .. }) => {
-                    let candidates: Vec<Urn> = remote
-                        .playlists
-                        .iter()
-                        .filter(|p| !managed.contains(&p.urn))
-                        .filter(|p| hints.matches(&p.fields, p.created_at.as_deref()))
-                        .map(|p| p.urn)
-                        .collect();
-                    settle_create(&intent, ManagedKind::Playlist, None, &candidates)
-                }
-                _ => (
-                    IntentOutcome::Recovered {
-                        urn: None,
-                        applied: false,
-                        note: "interrupted; idempotent, so the next plan re-checks it".into(),
-                    },
-                    Vec::new(),
-                ),
-            };
-            for change in &changes {
-                if let ManagedChange::Upsert { item, .. } = change {
-                    managed.insert(item.urn);
-                }
-            }
-            store.record_outcome_with(intent.id, &outcome, &changes)?;
-        }
-    }
-    for run in store.dead_runs()? {
-        store.close_dead_run(run.id)?;
-    }
-    Ok(())
-}
-
-/// The outcome of a create whose fate was unknown, given the account's
-/// unmanaged objects that match it.
-fn settle_create(
-    intent: &IntentRecord,
-    kind: ManagedKind,
-    audio_sha256: Option<String>,
-    candidates: &[Urn],
-) -> (IntentOutcome, Vec<ManagedChange>) {
-    match candidates {
-        [urn] => {
-            tracing::info!(key = %intent.key, %urn, "adopting what the interrupted run created");
-            let item = ManagedItem {
-                kind,
-                key: intent.key.clone(),
-                urn: *urn,
-                audio_sha256,
-            };
-            (
-                IntentOutcome::Recovered {
-                    urn: Some(*urn),
-                    applied: true,
-                    note: "found on the account and adopted".into(),
-                },
-                vec![ManagedChange::Upsert {
-                    item,
-                    applied_digest: String::new(),
-                }],
-            )
-        }
-        [] => (
-            IntentOutcome::Recovered {
-                urn: None,
-                applied: false,
-                note: "not on the account: the service never created it".into(),
-            },
-            Vec::new(),
-        ),
-        many => {
-            let list: Vec<String> = many.iter().map(Urn::to_string).collect();
-            tracing::warn!(key = %intent.key, candidates = %list.join(", "),
-                "an interrupted run may have created one of these; not guessing which");
-            (
-                IntentOutcome::Failed {
-                    error: format!(
-                        "ambiguous after a crash: one of {} may be this {}; adopt the right one in the manifest",
-                        list.join(", "),
-                        intent.key
-                    ),
-                },
-                Vec::new(),
-            )
-        }
-    }
-}
-
-/// The service's timestamp form: `2026/01/02 03:04:05 +0000`.
-fn parse_service_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_str(text, "%Y/%m/%d %H:%M:%S %z")
-        .ok()
-        .map(|t| t.with_timezone(&chrono::Utc))
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RecoverError {
-    #[error(transparent)]
-    State(#[from] StateError),
-    #[error("cannot settle the writes of an interrupted run: {0}")]
-    Api(#[from] ApiError),
 }
