@@ -119,6 +119,9 @@ pub struct ImportArgs {
     /// Where to write the manifest [default: standard output].
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Overwrite FILE if it exists.
+    #[arg(long, requires = "output")]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

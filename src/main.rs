@@ -5,12 +5,24 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use clap::error::ErrorKind;
 
 use scsync::cli::Cli;
 use scsync::{commands, logging};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            // Help and version are answers, not errors; a usage error is 1,
+            // never 2 (which means "changes pending").
+            return match error.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                _ => ExitCode::from(1),
+            };
+        }
+    };
     logging::init(&cli.global);
     scsync::api::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -242,7 +242,12 @@ where
             Some(delay)
         })
         .notify(|error, delay| {
-            tracing::warn!(%method, path, error = %error, delay_ms = delay.as_millis() as u64, "retrying");
+            // The status alone: the error's full text ends with advice for
+            // when retries have run out, which is not the case yet.
+            let failure = error
+                .status()
+                .map_or_else(|| error.to_string(), |s| format!("HTTP {s}"));
+            tracing::warn!(%method, path, failure = %failure, delay_ms = delay.as_millis() as u64, "retrying");
         })
         .await
 }

@@ -31,7 +31,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<Status> {
         Some(path) => load_saved_plan(&session, path).await?,
         None => session.plan().await?.plan,
     };
-    print!("{}", with_newline(render::text(&plan, color_stdout())));
+    out!("{}", with_newline(render::text(&plan, color_stdout())));
     if plan.is_empty() {
         return Ok(Status::Success);
     }
@@ -42,7 +42,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<Status> {
 
     let stop = StopOnSignal::install();
     let report = execute(&session, &plan, &*stop).await?;
-    println!("Apply: {}.", report.summary());
+    outln!("Apply: {}.", report.summary());
     for (what, why) in &report.failed {
         eprintln!("failed: {what}: {why}");
     }
@@ -153,6 +153,15 @@ async fn load_saved_plan(session: &Session, path: &std::path::Path) -> Result<Pl
             path.display()
         )));
     }
+    // The file must be exactly what scsync would do now: this refuses an
+    // edited plan, a moved folder and an audio file changed since.
+    if current.plan.actions != plan.actions || current.plan.forget != plan.forget {
+        return Err(CommandError::Failed(format!(
+            "{} no longer matches what scsync would do now (edited, made in another folder, \
+             or an audio file changed since); run `scsync plan` again",
+            path.display()
+        )));
+    }
     Ok(plan)
 }
 
@@ -163,7 +172,7 @@ fn confirm() -> Result<()> {
             "refusing to apply without confirmation: no terminal to ask on; pass --yes".into(),
         ));
     }
-    print!("Apply these changes? Only 'yes' is accepted: ");
+    out!("Apply these changes? Only 'yes' is accepted: ");
     let _ = std::io::stdout().flush();
     let mut answer = String::new();
     std::io::stdin()

@@ -39,8 +39,8 @@ pub async fn run() -> Result<Status> {
 }
 
 async fn demo(base_url: &str, folder: &Path) -> Result<Status> {
-    println!("scsync demo: an emulated SoundCloud account at {base_url}");
-    println!(
+    outln!("scsync demo: an emulated SoundCloud account at {base_url}");
+    outln!(
         "manifest: config.example.yaml (copied to {})\n",
         folder.display()
     );
@@ -55,23 +55,23 @@ async fn demo(base_url: &str, folder: &Path) -> Result<Status> {
     };
     let store = Arc::new(Store::open(&folder.join("state.db"))?);
 
-    println!("$ scsync login");
+    outln!("$ scsync login");
     let pending = PendingLogin::start(api_config(&credentials)?).await?;
     let approved = pending.approve_without_browser().await?;
     pending
         .complete(&StoredTokens(store.clone()), Some(approved))
         .await?;
-    println!("Signed in (the emulator approved at once).\n");
+    outln!("Signed in (the emulator approved at once).\n");
 
     let session = Session::with(manifest, credentials, store)?;
     let color = color_stdout();
-    println!("$ scsync plan");
+    outln!("$ scsync plan");
     let plan = session.plan().await?.plan;
-    print!("{}", render::text(&plan, color));
+    out!("{}", render::text(&plan, color));
 
-    println!("\n$ scsync apply --yes");
+    outln!("\n$ scsync apply --yes");
     let report = execute(&session, &plan, &NeverStop).await?;
-    println!("Apply: {}.", report.summary());
+    outln!("Apply: {}.", report.summary());
     if !report.ok() {
         return Err(CommandError::Failed(format!(
             "the demo apply did not complete: {:?}",
@@ -79,9 +79,9 @@ async fn demo(base_url: &str, folder: &Path) -> Result<Status> {
         )));
     }
 
-    println!("\n$ scsync plan   # again: the account now matches the manifest");
+    outln!("\n$ scsync plan   # again: the account now matches the manifest");
     let again = session.plan().await?.plan;
-    print!("{}", render::text(&again, color));
+    out!("{}", render::text(&again, color));
     Ok(Status::Success)
 }
 

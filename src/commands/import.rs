@@ -13,6 +13,16 @@ use crate::model::{FieldValue, Fields, RemoteState, Urn};
 use super::{CommandError, Result, Session, Status};
 
 pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<Status> {
+    if let Some(path) = &args.output
+        && path.exists()
+        && !args.force
+    {
+        // It may be the live manifest: never replace it silently.
+        return Err(CommandError::Failed(format!(
+            "{} exists; choose another file, or pass --force to replace it",
+            path.display()
+        )));
+    }
     let session = Session::open(global)?;
     let remote = crate::remote::pull(session.reader()).await?;
     let text = render(&remote);
@@ -29,7 +39,7 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<Status> {
                 remote.liked_tracks.len() + remote.liked_playlists.len()
             );
         }
-        None => print!("{text}"),
+        None => out!("{text}"),
     }
     Ok(Status::Success)
 }

@@ -21,7 +21,7 @@ pub async fn login(global: &GlobalArgs, args: &LoginArgs) -> Result<Status> {
     };
     let mut out = std::io::stdout();
     api::login(config, &tokens, options, &mut out).await?;
-    println!(
+    outln!(
         "Signed in. Tokens are stored in {}.",
         store.path().display()
     );
@@ -41,7 +41,7 @@ pub async fn logout(global: &GlobalArgs) -> Result<Status> {
     }
     store.clear_tokens(TokenKind::User)?;
     store.clear_tokens(TokenKind::ClientCredentials)?;
-    println!(
+    outln!(
         "Signed out; tokens removed from {}.",
         store.path().display()
     );

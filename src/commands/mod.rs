@@ -4,6 +4,9 @@
 //! This is glue: the work itself lives in manifest/, api/, remote, plan/,
 //! apply and state/.
 
+#[macro_use]
+mod output;
+
 mod apply_cmd;
 mod daemon_cmd;
 mod demo;
@@ -110,7 +113,7 @@ pub async fn run(cli: Cli) -> Result<Status> {
         Command::Validate => validate(global),
         Command::Schema => {
             let schema = manifest::json_schema();
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&schema).unwrap_or_default()
             );
@@ -130,14 +133,23 @@ pub async fn run(cli: Cli) -> Result<Status> {
 fn validate(global: &crate::cli::GlobalArgs) -> Result<Status> {
     let manifest = manifest::load(&global.config)?;
     let d = &manifest.desired;
-    println!(
-        "{}: valid ({} tracks, {} playlists, {} follows, {} liked tracks, {} liked playlists)",
+    outln!(
+        "{}: valid ({}, {}, {}, {}, {})",
         global.config.display(),
-        d.tracks.len(),
-        d.playlists.len(),
-        d.follows.len(),
-        d.liked_tracks.len(),
-        d.liked_playlists.len()
+        count(d.tracks.len(), "track"),
+        count(d.playlists.len(), "playlist"),
+        count(d.follows.len(), "follow"),
+        count(d.liked_tracks.len(), "liked track"),
+        count(d.liked_playlists.len(), "liked playlist")
     );
     Ok(Status::Success)
+}
+
+/// `1 track`, `2 tracks`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }

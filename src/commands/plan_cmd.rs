@@ -16,7 +16,7 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Status> {
         PlanFormat::Json => render::json(plan),
         PlanFormat::Markdown => render::markdown(plan),
     };
-    print!("{}", with_newline(text));
+    out!("{}", with_newline(text));
     if let Some(out) = &args.out {
         save(plan, out)?;
     }

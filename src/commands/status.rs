@@ -13,9 +13,9 @@ use super::{Result, Status, session};
 pub fn run(global: &GlobalArgs) -> Result<Status> {
     let store = session::open_store(global)?;
     let now = Utc::now();
-    println!("State:    {}", store.path().display());
+    outln!("State:    {}", store.path().display());
     match store.load_tokens(TokenKind::User)? {
-        None => println!("Sign-in:  none (run `scsync login`)"),
+        None => outln!("Sign-in:  none (run `scsync login`)"),
         Some(tokens) => {
             let expires = DateTime::from_timestamp(tokens.expires_at, 0).unwrap_or(now);
             let when = if expires > now {
@@ -28,27 +28,27 @@ pub fn run(global: &GlobalArgs) -> Result<Status> {
             } else {
                 "; no refresh token"
             };
-            println!("Sign-in:  access token {when}{refresh}");
+            outln!("Sign-in:  access token {when}{refresh}");
         }
     }
     let local = store.local_state()?;
     let count = |kind| local.managed.iter().filter(|m| m.kind == kind).count();
-    println!(
+    outln!(
         "Managed:  {} tracks, {} playlists; {} resolved URLs cached",
         count(ManagedKind::Track),
         count(ManagedKind::Playlist),
         local.resolved.len()
     );
     for line in daemon_lines(&store, now)? {
-        println!("{line}");
+        outln!("{line}");
     }
     let runs = store.recent_runs(10)?;
     if runs.is_empty() {
-        println!("Runs:     none yet");
+        outln!("Runs:     none yet");
     } else {
-        println!("Runs (newest first):");
+        outln!("Runs (newest first):");
         for run in &runs {
-            println!("  {}", run_line(run));
+            outln!("  {}", run_line(run));
         }
     }
     Ok(Status::Success)

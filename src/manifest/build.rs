@@ -520,6 +520,7 @@ fn build_desired(docs: &[(&LoadedFile, &CheckedObject)], report: &mut Report) ->
                 format!("{name} needs `title` (a new track is uploaded with one)"),
             );
         }
+        blank_title(file, object, &name, report);
         let artwork = object
             .text("artwork")
             .and_then(|(text, pos)| existing_file(file, text, pos, "artwork", report));
@@ -551,6 +552,7 @@ fn build_desired(docs: &[(&LoadedFile, &CheckedObject)], report: &mut Report) ->
                 format!("{name} needs `title` (a new playlist is created with one)"),
             );
         }
+        blank_title(file, object, &name, report);
         let mut tracks = Vec::new();
         for entry in object.list("tracks") {
             let Some(text) = entry.as_text() else {
@@ -718,6 +720,20 @@ fn references(
         out.push(reference);
     }
     out
+}
+
+/// A written but blank title: the service refuses it ("title can't be
+/// blank"), so say so before anything is sent.
+fn blank_title(file: &LoadedFile, object: &CheckedObject, name: &str, report: &mut Report) {
+    if let Some((title, pos)) = object.text("title")
+        && title.trim().is_empty()
+    {
+        report.at(
+            &file.shown,
+            pos,
+            format!("{name}: `title` is blank; SoundCloud refuses a blank title"),
+        );
+    }
 }
 
 /// Resolves a path written in the manifest and checks that it names a

@@ -101,3 +101,58 @@ fn global_options_are_accepted_after_the_command() {
     let out = world.scsync(["validate", "-q"]).expect(0).stdout();
     assert!(out.contains("valid"), "{out}");
 }
+
+#[test]
+fn a_usage_error_exits_1_not_2() {
+    let world = World::new(base_seed());
+    world.manifest("");
+    let out = world.scsync(["plan", "--formt", "json"]).expect(1);
+    assert!(out.stderr().contains("--formt"), "{}", out.stderr());
+    world.scsync(["--help"]).expect(0);
+}
+
+#[test]
+fn a_closed_stdout_is_not_a_crash() {
+    // stdout is a pipe whose reading end is already closed: every write
+    // fails with EPIPE, as with `scsync schema | head -0`.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scsync"))
+        .arg("schema")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
+#[test]
+fn import_never_overwrites_a_file_unless_forced() {
+    let world = World::new(base_seed());
+    world.manifest("").login();
+    let target = world.manifest_path();
+    let before = std::fs::read_to_string(&target).unwrap();
+    let out = world
+        .scsync(["import", "--output", target.to_str().unwrap()])
+        .expect(1);
+    assert!(out.stderr().contains("--force"), "{}", out.stderr());
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), before);
+}
+
+#[test]
+fn the_demo_plans_applies_and_ends_with_no_changes() {
+    let world = World::new(base_seed());
+    let out = world.scsync(["demo"]).expect(0).stdout();
+    assert!(
+        out.contains("Plan: 6 to add, 0 to change, 0 to remove."),
+        "{out}"
+    );
+    assert!(out.contains("Apply: 6 done, 0 failed, 0 skipped."), "{out}");
+    assert!(
+        out.trim_end()
+            .ends_with("No changes. The account matches the manifest."),
+        "{out}"
+    );
+}

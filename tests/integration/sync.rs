@@ -244,3 +244,43 @@ fn a_saved_plan_applies_exactly_and_is_refused_once_stale() {
     let out = world.scsync(["apply", "--yes", "--plan", saved]).expect(1);
     assert!(out.stderr().contains("changed since"), "{}", out.stderr());
 }
+
+#[test]
+fn an_edited_saved_plan_is_refused_and_sends_nothing() {
+    let mut seed = base_seed();
+    seed["followings"]["1"] = serde_json::json!([3]);
+    let world = World::new(seed);
+    world.manifest("follows: [soundcloud:users:2]\n").login();
+    let saved = world.path("plan.json");
+    let saved = saved.to_str().unwrap();
+    world.scsync(["plan", "--out", saved]).expect(0);
+    // Slip an unfollow into the plan (prune is off).
+    let mut plan: Value = serde_json::from_str(&std::fs::read_to_string(saved).unwrap()).unwrap();
+    plan["actions"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+        "op": "remove", "kind": "follow", "key": "soundcloud:users:3",
+        "urn": "soundcloud:users:3", "request": {"type": "unfollow"}}));
+    std::fs::write(saved, plan.to_string()).unwrap();
+    world.clear_requests();
+    let out = world.scsync(["apply", "--yes", "--plan", saved]).expect(1);
+    assert!(
+        out.stderr().contains("no longer matches"),
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(world.writes(), Vec::<Value>::new());
+}
+
+#[test]
+fn a_saved_plan_is_refused_once_its_audio_changed() {
+    let world = world();
+    let saved = world.path("plan.json");
+    let saved = saved.to_str().unwrap();
+    world.scsync(["plan", "--out", saved]).expect(0);
+    world.wav("audio/sunrise.wav", 660.0);
+    world.clear_requests();
+    world.scsync(["apply", "--yes", "--plan", saved]).expect(1);
+    assert_eq!(world.writes(), Vec::<Value>::new());
+}
