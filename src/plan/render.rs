@@ -24,7 +24,7 @@ const RESET: &str = "\x1b[0m";
 const MAX_VALUE_CHARS: usize = 48;
 
 const NO_CHANGES: &str = "No changes. The account matches the manifest.";
-const FORGET_TEXT: &str = "no longer in the manifest; left on the account (prune off)";
+const FORGET_TEXT: &str = "no longer in the manifest; scsync stops managing it (nothing is deleted)";
 
 /// The plan as terminal text, `\n`-terminated.
 pub fn text(plan: &Plan, color: bool) -> String {
@@ -128,7 +128,7 @@ pub fn markdown(plan: &Plan) -> String {
     }
     if !plan.forget.is_empty() {
         out.push_str(
-            "\nNo longer managed (left the manifest, prune is off); left on the account:\n\n",
+            "\nNo longer managed (left the manifest); nothing is deleted:\n\n",
         );
         for Forget { kind, key, urn } in &plan.forget {
             let _ = writeln!(
