@@ -98,14 +98,55 @@ impl Session {
                 _ => None,
             })
             .collect();
+        // Every URL is tried, so all the bad ones are reported in one run.
+        let mut not_found = Vec::new();
         for url in urls {
-            if self.store.cached_resolution(url)?.is_none() {
-                let urn = remote::resolve(reader, url).await?;
-                self.store.cache_resolution(url, urn)?;
+            if self.store.cached_resolution(url)?.is_some() {
+                continue;
+            }
+            match remote::resolve(reader, url).await {
+                Ok(urn) => self.store.cache_resolution(url, urn)?,
+                Err(error) if error.is_not_found() => not_found.push(url),
+                Err(error) => return Err(error.into()),
             }
         }
-        Ok(())
+        if not_found.is_empty() {
+            return Ok(());
+        }
+        let lines: Vec<String> = not_found
+            .iter()
+            .map(|url| match locate(&self.manifest.files, url) {
+                Some(place) => format!("{place}: error: {url} was not found on SoundCloud"),
+                None => format!("{url} was not found on SoundCloud"),
+            })
+            .collect();
+        Err(CommandError::Failed(format!(
+            "{} URL(s) in the manifest do not resolve (resolve answered 404); check them:\n{}",
+            not_found.len(),
+            lines.join("\n")
+        )))
     }
+}
+
+/// `FILE:LINE:COLUMN` of the first place a manifest file mentions the URL
+/// (matched on `soundcloud.com/PATH`, since the written form may differ in
+/// scheme or `www.`).
+fn locate(files: &[std::path::PathBuf], url: &str) -> Option<String> {
+    let needle = url.split_once("soundcloud.com/").map(|(_, path)| path)?;
+    let needle = format!("soundcloud.com/{needle}");
+    files.iter().find_map(|file| {
+        let text = std::fs::read_to_string(file).ok()?;
+        let at = text.find(&needle)?;
+        let before = &text[..at];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        // Point at the start of the URL as written, scheme included.
+        let written = before[line_start..]
+            .rfind(|c: char| c.is_whitespace() || matches!(c, '[' | ',' | '"' | '\''))
+            .map_or(line_start, |i| line_start + i + 1);
+        let column = text[line_start..written].chars().count() + 1;
+        Some(format!("{}:{line}:{column}", file.display()))
+    })
 }
 
 /// The API settings for the manifest's account.

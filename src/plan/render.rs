@@ -24,7 +24,8 @@ const RESET: &str = "\x1b[0m";
 const MAX_VALUE_CHARS: usize = 48;
 
 const NO_CHANGES: &str = "No changes. The account matches the manifest.";
-const FORGET_TEXT: &str = "no longer in the manifest; scsync stops managing it (nothing is deleted)";
+const FORGET_TEXT: &str =
+    "no longer in the manifest; scsync stops managing it (nothing is deleted)";
 
 /// The plan as terminal text, `\n`-terminated.
 pub fn text(plan: &Plan, color: bool) -> String {
@@ -127,9 +128,7 @@ pub fn markdown(plan: &Plan) -> String {
         }
     }
     if !plan.forget.is_empty() {
-        out.push_str(
-            "\nNo longer managed (left the manifest); nothing is deleted:\n\n",
-        );
+        out.push_str("\nNo longer managed (left the manifest); nothing is deleted:\n\n");
         for Forget { kind, key, urn } in &plan.forget {
             let _ = writeln!(
                 out,

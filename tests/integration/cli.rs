@@ -156,3 +156,35 @@ fn the_demo_plans_applies_and_ends_with_no_changes() {
         "{out}"
     );
 }
+
+#[test]
+fn every_unknown_url_is_reported_in_one_run_with_its_place() {
+    let world = World::new(base_seed());
+    world
+        .manifest(
+            "follows:\n  - https://soundcloud.com/nobody-here\n  - https://soundcloud.com/bob\nlikes:\n  tracks: [https://soundcloud.com/bob/no-such-track]\n",
+        )
+        .login();
+    let out = world.scsync(["plan"]).expect(1);
+    let stderr = out.stderr();
+    assert!(stderr.contains("2 URL(s)"), "{stderr}");
+    let manifest = world.manifest_path();
+    let file = manifest.display();
+    // The manifest starts with the harness's account and policy lines.
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    assert!(
+        stderr.contains(&format!(
+            "{file}:{}:5: error: https://soundcloud.com/nobody-here",
+            line_of("nobody-here")
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{file}:{}:12: error: https://soundcloud.com/bob/no-such-track",
+            line_of("no-such-track")
+        )),
+        "{stderr}"
+    );
+}
