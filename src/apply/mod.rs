@@ -23,7 +23,7 @@ use crate::state::{IntentId, IntentOutcome, ManagedChange, NewIntent, RunId, Sta
 
 mod verify;
 
-pub use verify::{RecoverError, recover};
+pub use verify::{RecoverError, recover, unsettled_key};
 
 /// Lets a caller (SIGINT/SIGTERM, the daemon) stop an apply between requests:
 /// the request in flight finishes and is recorded, the rest are skipped.

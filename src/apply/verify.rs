@@ -32,7 +32,20 @@ impl LaneContext<'_> {
                 }
                 Err(again) => Outcome::Failed(format!("{again} (after an earlier {error})")),
             },
-            Ok(ReadBack::Ambiguous(why)) => Outcome::Failed(format!("{error}; {why}")),
+            Ok(ReadBack::Ambiguous(candidates)) => {
+                let kind = match action.request {
+                    Request::CreatePlaylist { .. } => ManagedKind::Playlist,
+                    _ => ManagedKind::Track,
+                };
+                if let Err(e) = hold_back(self.applier.store, kind, &action.key, &candidates) {
+                    return Outcome::Failed(format!("{error}; and {e}"));
+                }
+                Outcome::Failed(format!(
+                    "{error}; several objects on the account could be it ({}); not guessing which: \
+                     set `adopt:` to the right one in the manifest",
+                    urn_list(&candidates)
+                ))
+            }
             Err(read) => Outcome::Unknown(format!("{error}; reading it back failed too ({read})")),
         }
     }
@@ -106,7 +119,8 @@ impl LaneContext<'_> {
 enum ReadBack {
     Happened(Option<Urn>),
     DidNotHappen,
-    Ambiguous(String),
+    /// Several unmanaged objects match a create: one of them may be it.
+    Ambiguous(Vec<Urn>),
 }
 
 impl ReadBack {
@@ -114,13 +128,7 @@ impl ReadBack {
         match found {
             [] => ReadBack::DidNotHappen,
             [urn] => ReadBack::Happened(Some(*urn)),
-            many => ReadBack::Ambiguous(format!(
-                "several objects on the account could be it ({}); not guessing which — adopt the right one in the manifest",
-                many.iter()
-                    .map(Urn::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
+            many => ReadBack::Ambiguous(many.to_vec()),
         }
     }
 }
@@ -206,6 +214,7 @@ pub async fn recover(api: &crate::api::ApiReader, store: &Store) -> Result<(), R
                         .map(|t| t.urn)
                         .collect();
                     settle_create(
+                        store,
                         &intent,
                         ManagedKind::Track,
                         Some(sha256.clone()),
@@ -220,7 +229,7 @@ pub async fn recover(api: &crate::api::ApiReader, store: &Store) -> Result<(), R
                         .filter(|p| hints.matches(&p.fields, p.created_at.as_deref()))
                         .map(|p| p.urn)
                         .collect();
-                    settle_create(&intent, ManagedKind::Playlist, None, &candidates)
+                    settle_create(store, &intent, ManagedKind::Playlist, None, &candidates)
                 }
                 _ => (
                     IntentOutcome::Recovered {
@@ -248,6 +257,7 @@ pub async fn recover(api: &crate::api::ApiReader, store: &Store) -> Result<(), R
 /// The outcome of a create whose fate was unknown, given the account's
 /// unmanaged objects that match it.
 fn settle_create(
+    store: &Store,
     intent: &IntentRecord,
     kind: ManagedKind,
     audio_sha256: Option<String>,
@@ -286,6 +296,9 @@ fn settle_create(
             let list: Vec<String> = many.iter().map(Urn::to_string).collect();
             tracing::warn!(key = %intent.key, candidates = %list.join(", "),
                 "an interrupted run may have created one of these; not guessing which");
+            if let Err(e) = hold_back(store, kind, &intent.key, many) {
+                tracing::error!("{e}");
+            }
             (
                 IntentOutcome::Failed {
                     error: format!(
@@ -298,6 +311,34 @@ fn settle_create(
             )
         }
     }
+}
+
+/// Where a key held back after an ambiguous create is recorded.
+pub fn unsettled_key(kind: ManagedKind, key: &str) -> String {
+    let kind = match kind {
+        ManagedKind::Track => "track",
+        ManagedKind::Playlist => "playlist",
+    };
+    format!("unsettled.{kind}.{key}")
+}
+
+/// Holds a key back: until the manifest adopts one of `candidates`, the
+/// planner refuses to create it again (a third copy would only add to the
+/// confusion).
+fn hold_back(
+    store: &Store,
+    kind: ManagedKind,
+    key: &str,
+    candidates: &[Urn],
+) -> Result<(), StateError> {
+    store.set_meta(&unsettled_key(kind, key), &urn_list(candidates))
+}
+
+fn urn_list(urns: &[Urn]) -> String {
+    urns.iter()
+        .map(Urn::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The service's timestamp form: `2026/01/02 03:04:05 +0000`.

@@ -9,9 +9,10 @@ use std::time::Duration;
 use crate::api::{
     ApiConfig, ApiReader, ApiWriter, RefreshGuard, RetryPolicy, StoreError, TokenSet, TokenStore,
 };
+use crate::apply::unsettled_key;
 use crate::cli::GlobalArgs;
 use crate::manifest::{self, Credentials, Manifest};
-use crate::model::{Policy, Reference, RemoteState};
+use crate::model::{ManagedKind, Policy, Reference, RemoteState};
 use crate::plan::Plan;
 use crate::plan::diff::{self, AudioFile, PlanInput};
 use crate::state::{self, Store, TokenKind};
@@ -66,6 +67,7 @@ impl Session {
     /// Resolves URL references, hashes audio files, pulls the account and
     /// diffs. Only reads from the service.
     pub async fn plan(&self) -> Result<Planned> {
+        self.check_unsettled()?;
         let reader = self.reader();
         self.resolve_urls(reader).await?;
         let audio = hash_audio(&self.manifest)?;
@@ -80,6 +82,47 @@ impl Session {
             manifest_digest: self.manifest.digest.clone(),
         })?;
         Ok(Planned { plan, remote })
+    }
+
+    /// A create whose fate was ambiguous (several objects on the account
+    /// could be it) holds its key back until the manifest adopts one:
+    /// creating it again would make a third copy.
+    fn check_unsettled(&self) -> Result<()> {
+        let d = &self.manifest.desired;
+        let keys = d
+            .tracks
+            .iter()
+            .map(|t| (ManagedKind::Track, &t.key, t.adopt.is_some()))
+            .chain(
+                d.playlists
+                    .iter()
+                    .map(|p| (ManagedKind::Playlist, &p.key, p.adopt.is_some())),
+            );
+        let mut held = Vec::new();
+        for (kind, key, adopts) in keys {
+            let meta = unsettled_key(kind, key);
+            match self.store.meta(&meta)? {
+                Some(_) if adopts => self.store.delete_meta(&meta)?,
+                Some(candidates) => held.push(format!(
+                    "{} {key}: an earlier upload or create may have made one of {candidates}; \
+                     add `adopt: URN` for the right one (and delete the others on SoundCloud)",
+                    if kind == ManagedKind::Track {
+                        "track"
+                    } else {
+                        "playlist"
+                    }
+                )),
+                None => {}
+            }
+        }
+        if held.is_empty() {
+            Ok(())
+        } else {
+            Err(CommandError::Failed(format!(
+                "not planning while these are unsettled:\n  {}",
+                held.join("\n  ")
+            )))
+        }
     }
 
     /// Every URL reference not yet in the resolve cache goes through

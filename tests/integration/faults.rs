@@ -187,3 +187,42 @@ fn import_writes_a_manifest_that_adopts_what_exists() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+#[test]
+fn an_ambiguous_upload_holds_its_key_back_until_the_manifest_adopts_one() {
+    // The account already has an unmanaged track titled "One", uploaded
+    // just now (from the web app, say): read back, it matches as well.
+    let now = chrono::Utc::now()
+        .format("%Y/%m/%d %H:%M:%S +0000")
+        .to_string();
+    let mut seed = base_seed();
+    seed["tracks"].as_array_mut().unwrap().push(json!({
+        "id": 900, "user_id": 1, "title": "One", "permalink": "one-old",
+        "access": "playable", "sharing": "public", "created_at": now}));
+    let world = World::new(seed);
+    world.wav("one.wav", 440.0).manifest(MANIFEST).login();
+    world.faults(
+        json!([{"method": "POST", "path": "^/tracks$", "status": 504,
+                         "times": 1, "commit": true, "body": ""}]),
+    );
+    let out = world.scsync(["apply", "--yes"]).expect(1);
+    assert!(out.stderr().contains("several objects"), "{}", out.stderr());
+    assert_eq!(count_mine(&world.emulator_state(), "tracks"), 2);
+
+    // Not a third copy: the key is held back, nothing is sent.
+    world.clear_requests();
+    let out = world.scsync(["apply", "--yes"]).expect(1);
+    assert!(out.stderr().contains("adopt: URN"), "{}", out.stderr());
+    assert_eq!(world.writes(), Vec::<Value>::new());
+
+    // The user picks one; the run goes on.
+    world.manifest(&MANIFEST.replace(
+        "    title: One\n",
+        "    title: One\n    adopt: soundcloud:tracks:900\n",
+    ));
+    world.scsync(["apply", "--yes"]).expect(0);
+    assert_eq!(count_mine(&world.emulator_state(), "tracks"), 2);
+    world.clear_requests();
+    world.scsync(["apply", "--yes"]).expect(0);
+    assert_eq!(world.writes(), Vec::<Value>::new());
+}
