@@ -157,7 +157,7 @@ impl Reconcile {
         for (outcome, labels) in outcomes {
             let mut counts = std::collections::BTreeMap::<&str, u64>::new();
             for label in labels {
-                let kind = kinds.get(label).map_or("other", |k| kind_name(*k));
+                let kind = kinds.get(label).map_or("other", |k| k.as_str());
                 *counts.entry(kind).or_default() += 1;
             }
             for (kind, n) in counts {
@@ -209,16 +209,6 @@ impl Reconcile {
             Some(at) => store.set_meta(meta::NEXT_RUN, &stamp(at)),
             None => store.delete_meta(meta::NEXT_RUN),
         }
-    }
-}
-
-fn kind_name(kind: ActionKind) -> &'static str {
-    match kind {
-        ActionKind::Track => "track",
-        ActionKind::Playlist => "playlist",
-        ActionKind::Follow => "follow",
-        ActionKind::TrackLike => "track_like",
-        ActionKind::PlaylistLike => "playlist_like",
     }
 }
 

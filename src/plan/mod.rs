@@ -35,6 +35,48 @@ pub enum ActionKind {
     PlaylistLike,
 }
 
+impl Op {
+    /// The name used in the JSON plan and the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Add => "add",
+            Op::Change => "change",
+            Op::Remove => "remove",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Op> {
+        [Op::Add, Op::Change, Op::Remove]
+            .into_iter()
+            .find(|op| op.as_str() == text)
+    }
+}
+
+impl ActionKind {
+    /// The name used in the JSON plan, the journal and the daemon's metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Track => "track",
+            ActionKind::Playlist => "playlist",
+            ActionKind::Follow => "follow",
+            ActionKind::TrackLike => "track_like",
+            ActionKind::PlaylistLike => "playlist_like",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ActionKind> {
+        [
+            ActionKind::Track,
+            ActionKind::Playlist,
+            ActionKind::Follow,
+            ActionKind::TrackLike,
+            ActionKind::PlaylistLike,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+    }
+}
+
 /// One field's change, for display and for the JSON plan. Values are JSON so
 /// that a track list (an array of URNs or keys) fits beside plain fields.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -230,4 +272,28 @@ fn lcs_len<T: PartialEq>(old: &[T], new: &[T]) -> usize {
         std::mem::swap(&mut prev, &mut row);
     }
     prev[new.len()]
+}
+
+#[cfg(test)]
+mod names_tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_json_plan_names_and_parse_back() {
+        for kind in [
+            ActionKind::Track,
+            ActionKind::Playlist,
+            ActionKind::Follow,
+            ActionKind::TrackLike,
+            ActionKind::PlaylistLike,
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+            assert_eq!(ActionKind::parse(kind.as_str()), Some(kind));
+        }
+        for op in [Op::Add, Op::Change, Op::Remove] {
+            assert_eq!(serde_json::to_value(op).unwrap(), op.as_str());
+            assert_eq!(Op::parse(op.as_str()), Some(op));
+        }
+        assert_eq!(ActionKind::parse("like"), None);
+    }
 }

@@ -652,8 +652,8 @@ impl Store {
             params![
                 run.0,
                 now_text(),
-                op_text(intent.op),
-                action_kind_text(intent.kind),
+                intent.op.as_str(),
+                intent.kind.as_str(),
                 intent.key,
                 intent.title_hint,
                 intent.permalink_hint,
@@ -952,9 +952,9 @@ impl Store {
             id: IntentId(raw.id),
             run: RunId(raw.run),
             created_at: self.timestamp(&raw.created_at)?,
-            op: op_from_text(&raw.op)
+            op: Op::parse(&raw.op)
                 .ok_or_else(|| self.corrupt(format!("an intent op {:?}", raw.op)))?,
-            kind: action_kind_from_text(&raw.kind)
+            kind: ActionKind::parse(&raw.kind)
                 .ok_or_else(|| self.corrupt(format!("an intent kind {:?}", raw.kind)))?,
             key: raw.key,
             title_hint: raw.title_hint,
@@ -1171,44 +1171,6 @@ fn run_result_from_text(text: &str) -> Option<RunResult> {
         "failed" => RunResult::Failed,
         "interrupted" => RunResult::Interrupted,
         "crashed" => RunResult::Crashed,
-        _ => return None,
-    })
-}
-
-fn op_text(op: Op) -> &'static str {
-    match op {
-        Op::Add => "add",
-        Op::Change => "change",
-        Op::Remove => "remove",
-    }
-}
-
-fn op_from_text(text: &str) -> Option<Op> {
-    Some(match text {
-        "add" => Op::Add,
-        "change" => Op::Change,
-        "remove" => Op::Remove,
-        _ => return None,
-    })
-}
-
-fn action_kind_text(kind: ActionKind) -> &'static str {
-    match kind {
-        ActionKind::Track => "track",
-        ActionKind::Playlist => "playlist",
-        ActionKind::Follow => "follow",
-        ActionKind::TrackLike => "track_like",
-        ActionKind::PlaylistLike => "playlist_like",
-    }
-}
-
-fn action_kind_from_text(text: &str) -> Option<ActionKind> {
-    Some(match text {
-        "track" => ActionKind::Track,
-        "playlist" => ActionKind::Playlist,
-        "follow" => ActionKind::Follow,
-        "track_like" => ActionKind::TrackLike,
-        "playlist_like" => ActionKind::PlaylistLike,
         _ => return None,
     })
 }
