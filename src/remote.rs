@@ -4,10 +4,6 @@
 //! the pull fails, so a plan is never computed (and nothing is removed)
 //! from partial data.
 
-use std::collections::BTreeMap;
-
-use futures_util::{StreamExt, TryStreamExt};
-
 use crate::api::{ApiError, ApiReader};
 use crate::model::{RemoteState, Urn};
 
@@ -37,21 +33,4 @@ pub async fn pull(api: &ApiReader) -> Result<RemoteState, ApiError> {
 /// [`ApiError::ResolveNotFound`], naming the URL.
 pub async fn resolve(api: &ApiReader, url: &str) -> Result<Urn, ApiError> {
     api.resolve(url).await
-}
-
-/// Resolves several URLs, `concurrency` at a time. Stops at the first
-/// failure (every reference must resolve before a plan is made).
-pub async fn resolve_all<'a>(
-    api: &ApiReader,
-    urls: impl IntoIterator<Item = &'a str>,
-    concurrency: usize,
-) -> Result<BTreeMap<String, Urn>, ApiError> {
-    let mut unique: Vec<&str> = urls.into_iter().collect();
-    unique.sort_unstable();
-    unique.dedup();
-    futures_util::stream::iter(unique)
-        .map(|url| async move { api.resolve(url).await.map(|urn| (url.to_owned(), urn)) })
-        .buffer_unordered(concurrency.max(1))
-        .try_collect()
-        .await
 }

@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 
 use crate::api::{ApiError, ApiWriter};
 use crate::audio::hex;
-use crate::model::{FieldValue, ManagedItem, ManagedKind, Urn};
+use crate::model::{ManagedItem, ManagedKind, Urn};
 use crate::plan::{Action, ActionKind, Op, Plan, Request, TrackRef};
 use crate::state::{IntentId, IntentOutcome, ManagedChange, NewIntent, RunId, StateError, Store};
 
@@ -308,10 +308,7 @@ impl LaneContext<'_> {
         let request_digest = format!("sha256:{}", hex(&Sha256::digest(action_json.as_bytes())));
         let hint = |name: &str| match &action.request {
             Request::UploadTrack { fields, .. } | Request::CreatePlaylist { fields, .. } => {
-                match fields.get(name) {
-                    Some(FieldValue::Text(text)) => Some(text.clone()),
-                    _ => None,
-                }
+                verify::text_field(fields, name).map(str::to_owned)
             }
             _ => None,
         };

@@ -67,29 +67,27 @@ impl LaneContext<'_> {
         Ok(match &action.request {
             Request::UploadTrack { fields, .. } => {
                 let hints = CreateHints::from_fields(fields, sent_at);
-                let managed = managed();
-                let found: Vec<Urn> = api
-                    .my_tracks()
-                    .await?
-                    .into_iter()
-                    .filter(|t| !managed.contains(&t.urn))
-                    .filter(|t| hints.matches(&t.fields, t.created_at.as_deref()))
-                    .map(|t| t.urn)
-                    .collect();
-                ReadBack::from_candidates(&found)
+                let tracks = api.my_tracks().await?;
+                ReadBack::from_candidates(
+                    &hints.candidates(
+                        tracks
+                            .iter()
+                            .map(|t| (t.urn, &t.fields, t.created_at.as_deref())),
+                        &managed(),
+                    ),
+                )
             }
             Request::CreatePlaylist { fields, .. } => {
                 let hints = CreateHints::from_fields(fields, sent_at);
-                let managed = managed();
-                let found: Vec<Urn> = api
-                    .my_playlists()
-                    .await?
-                    .into_iter()
-                    .filter(|p| !managed.contains(&p.urn))
-                    .filter(|p| hints.matches(&p.fields, p.created_at.as_deref()))
-                    .map(|p| p.urn)
-                    .collect();
-                ReadBack::from_candidates(&found)
+                let playlists = api.my_playlists().await?;
+                ReadBack::from_candidates(
+                    &hints.candidates(
+                        playlists
+                            .iter()
+                            .map(|p| (p.urn, &p.fields, p.created_at.as_deref())),
+                        &managed(),
+                    ),
+                )
             }
             Request::UpdatePlaylist { fields, .. } => {
                 let urn = action.urn.ok_or_else(|| no_urn(action))?;
@@ -159,6 +157,21 @@ impl CreateHints {
         }
     }
 
+    /// The unmanaged objects (URN, fields, `created_at`) that could be the
+    /// one the create made.
+    fn candidates<'a>(
+        &self,
+        objects: impl Iterator<Item = (Urn, &'a Fields, Option<&'a str>)>,
+        managed: &HashSet<Urn>,
+    ) -> Vec<Urn> {
+        objects
+            .filter(|(urn, fields, created_at)| {
+                !managed.contains(urn) && self.matches(fields, *created_at)
+            })
+            .map(|(urn, ..)| urn)
+            .collect()
+    }
+
     fn matches(&self, fields: &Fields, created_at: Option<&str>) -> bool {
         let title_ok = self
             .title
@@ -176,7 +189,7 @@ impl CreateHints {
     }
 }
 
-fn text_field<'a>(fields: &'a Fields, name: &str) -> Option<&'a str> {
+pub(super) fn text_field<'a>(fields: &'a Fields, name: &str) -> Option<&'a str> {
     match fields.get(name) {
         Some(FieldValue::Text(t)) => Some(t.trim()),
         _ => None,
@@ -206,13 +219,13 @@ pub async fn recover(api: &crate::api::ApiReader, store: &Store) -> Result<(), R
             let action: Option<Action> = serde_json::from_str(&intent.action_json).ok();
             let (outcome, changes) = match action.as_ref().map(|a| &a.request) {
                 Some(Request::UploadTrack { sha256, .. }) => {
-                    let candidates: Vec<Urn> = remote
-                        .tracks
-                        .iter()
-                        .filter(|t| !managed.contains(&t.urn))
-                        .filter(|t| hints.matches(&t.fields, t.created_at.as_deref()))
-                        .map(|t| t.urn)
-                        .collect();
+                    let candidates = hints.candidates(
+                        remote
+                            .tracks
+                            .iter()
+                            .map(|t| (t.urn, &t.fields, t.created_at.as_deref())),
+                        &managed,
+                    );
                     settle_create(
                         store,
                         &intent,
@@ -222,13 +235,13 @@ pub async fn recover(api: &crate::api::ApiReader, store: &Store) -> Result<(), R
                     )
                 }
                 Some(Request::CreatePlaylist { .. }) => {
-                    let candidates: Vec<Urn> = remote
-                        .playlists
-                        .iter()
-                        .filter(|p| !managed.contains(&p.urn))
-                        .filter(|p| hints.matches(&p.fields, p.created_at.as_deref()))
-                        .map(|p| p.urn)
-                        .collect();
+                    let candidates = hints.candidates(
+                        remote
+                            .playlists
+                            .iter()
+                            .map(|p| (p.urn, &p.fields, p.created_at.as_deref())),
+                        &managed,
+                    );
                     settle_create(store, &intent, ManagedKind::Playlist, None, &candidates)
                 }
                 _ => (
