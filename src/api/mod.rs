@@ -974,16 +974,8 @@ impl ApiWriter {
     }
 
     pub async fn delete_track(&self, urn: Urn) -> Result<(), ApiError> {
-        let urn_text = urn.to_string();
-        self.write(
-            Method::DELETE,
-            CallKind::Write,
-            &["tracks", &urn_text],
-            CallBody::Empty,
-            self.request_timeout(),
-        )
-        .await
-        .map(drop)
+        self.bodiless_write(Method::DELETE, &["tracks", &urn.to_string()])
+            .await
     }
 
     /// Creates a playlist (`POST /playlists`). The returned track list is
@@ -1031,44 +1023,20 @@ impl ApiWriter {
     }
 
     pub async fn delete_playlist(&self, urn: Urn) -> Result<(), ApiError> {
-        let urn_text = urn.to_string();
-        self.write(
-            Method::DELETE,
-            CallKind::Write,
-            &["playlists", &urn_text],
-            CallBody::Empty,
-            self.request_timeout(),
-        )
-        .await
-        .map(drop)
+        self.bodiless_write(Method::DELETE, &["playlists", &urn.to_string()])
+            .await
     }
 
     /// `PUT /me/followings/{urn}`.
     pub async fn follow(&self, user: Urn) -> Result<(), ApiError> {
-        let urn_text = user.to_string();
-        self.write(
-            Method::PUT,
-            CallKind::Write,
-            &["me", "followings", &urn_text],
-            CallBody::Empty,
-            self.request_timeout(),
-        )
-        .await
-        .map(drop)
+        self.bodiless_write(Method::PUT, &["me", "followings", &user.to_string()])
+            .await
     }
 
     /// `DELETE /me/followings/{urn}`.
     pub async fn unfollow(&self, user: Urn) -> Result<(), ApiError> {
-        let urn_text = user.to_string();
-        self.write(
-            Method::DELETE,
-            CallKind::Write,
-            &["me", "followings", &urn_text],
-            CallBody::Empty,
-            self.request_timeout(),
-        )
-        .await
-        .map(drop)
+        self.bodiless_write(Method::DELETE, &["me", "followings", &user.to_string()])
+            .await
     }
 
     /// `POST /likes/tracks/{urn}`.
@@ -1092,12 +1060,18 @@ impl ApiWriter {
     }
 
     async fn like(&self, method: Method, kind: &str, urn: Urn) -> Result<(), ApiError> {
-        let urn_text = urn.to_string();
         // Liking is idempotent, so a like is a plain write, not a create.
+        self.bodiless_write(method, &["likes", kind, &urn.to_string()])
+            .await
+    }
+
+    /// A write with no body whose answer is not needed: deletes, follows,
+    /// likes (all idempotent, so `CallKind::Write`, not a create).
+    async fn bodiless_write(&self, method: Method, segments: &[&str]) -> Result<(), ApiError> {
         self.write(
             method,
             CallKind::Write,
-            &["likes", kind, &urn_text],
+            segments,
             CallBody::Empty,
             self.request_timeout(),
         )
